@@ -1,0 +1,263 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// DeletionPolicy says what happens to the application on the server when
+// its Deployment is deleted.
+// +kubebuilder:validation:Enum=Delete;Orphan
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyDelete undeploys the application, then lets the object go.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyOrphan leaves the application on the server.
+	DeletionPolicyOrphan DeletionPolicy = "Orphan"
+)
+
+// JobOperation is the mutating call a job carries out.
+// +kubebuilder:validation:Enum=Deploy;Redeploy;Undeploy
+type JobOperation string
+
+const (
+	// JobOperationDeploy creates the application.
+	JobOperationDeploy JobOperation = "Deploy"
+	// JobOperationRedeploy updates the application.
+	JobOperationRedeploy JobOperation = "Redeploy"
+	// JobOperationUndeploy removes the application.
+	JobOperationUndeploy JobOperation = "Undeploy"
+)
+
+// Job statuses as the server reports them.
+const (
+	// JobStatusInProgress: the job is running; the operator polls it.
+	JobStatusInProgress = "in progress"
+	// JobStatusCompleted: the job finished successfully.
+	JobStatusCompleted = "completed"
+	// JobStatusFailed: the job finished with errors.
+	JobStatusFailed = "failed"
+	// JobStatusExpired: the server forgot the job before its outcome was
+	// read; the operator settled it by reading the application.
+	JobStatusExpired = "expired"
+)
+
+// FinalizerName guards the undeploy of an application when its Deployment is deleted.
+const FinalizerName = "apps.dbrest.io/undeploy"
+
+// ApplicationSpec is the application as the REST API deploys it.
+type ApplicationSpec struct {
+	// Name of the application on the server: a DNS label, immutable.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="application.name is immutable: create a new Deployment to deploy under another name"
+	// +required
+	Name string `json:"name"`
+
+	// DeploymentPath is the archive or exploded directory the server deploys
+	// from, as the server sees it (for example /apps/orders-1.4.2.war).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=4096
+	// +required
+	DeploymentPath string `json:"deploymentPath"`
+
+	// Targets are the servers or clusters to deploy to; at least one.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	// +listType=set
+	// +required
+	Targets []string `json:"targets"`
+
+	// PlanPath is an optional deployment plan on the server.
+	// +kubebuilder:validation:MaxLength=4096
+	// +optional
+	PlanPath string `json:"planPath,omitempty"`
+
+	// Version is an optional application version label.
+	// +kubebuilder:validation:MaxLength=215
+	// +optional
+	Version string `json:"version,omitempty"`
+
+	// Properties are optional key/value settings passed to the server.
+	// +kubebuilder:validation:MaxProperties=128
+	// +optional
+	Properties map[string]string `json:"properties,omitempty"`
+}
+
+// DeploymentSpec says which application to deploy, from what source, to
+// which targets, through which DatabaseAPI.
+type DeploymentSpec struct {
+	// DatabaseAPIRef names the DatabaseAPI, in this namespace, to deploy
+	// through. Immutable: the application lives on that server.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="databaseAPIRef is immutable: the application lives on that server; create a new Deployment for another one"
+	// +required
+	DatabaseAPIRef LocalObjectReference `json:"databaseAPIRef"`
+
+	// Application is the application to deploy.
+	// +required
+	Application ApplicationSpec `json:"application"`
+
+	// Detached asks the server to run deploy, redeploy and undeploy as
+	// jobs (?__detached=true). Either way a 202 is polled as a job.
+	// +kubebuilder:default=true
+	// +optional
+	Detached *bool `json:"detached,omitempty"`
+
+	// PollInterval is the first interval between polls of a job when the
+	// server sends no Retry-After; it grows with backoff (between 1s and 10m).
+	// +kubebuilder:default="5s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('1s') && duration(self) <= duration('10m')",message="pollInterval must be a duration such as 30s or 1m30s, between 1s and 10m"
+	// +optional
+	PollInterval *metav1.Duration `json:"pollInterval,omitempty"`
+
+	// Timeout bounds how long a job may run before the Deployment is
+	// Stalled with reason JobTimedOut (between 10s and 24h). The operator
+	// keeps polling, slowly, so a late outcome is not lost.
+	// +kubebuilder:default="30m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('10s') && duration(self) <= duration('24h')",message="timeout must be a duration such as 30s or 1m30s, between 10s and 24h"
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// ResyncInterval is how often the application is read back from the
+	// server to detect and repair drift (between 30s and 24h). Unset: the
+	// manager's --resync-interval (10m by default).
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('30s') && duration(self) <= duration('24h')",message="resyncInterval must be a duration such as 30s or 1m30s, between 30s and 24h"
+	// +optional
+	ResyncInterval *metav1.Duration `json:"resyncInterval,omitempty"`
+
+	// DeletionPolicy says whether deleting this object undeploys the
+	// application (Delete) or leaves it on the server (Orphan).
+	// +kubebuilder:default=Delete
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// Suspend stops every call to the server for this Deployment; a job
+	// already started runs on the server, and is polled when resumed.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// JobRecord is a job the operator started, as last seen on the server. It
+// is written to status before the operator waits on it, so a restarted
+// operator resumes polling instead of calling again.
+type JobRecord struct {
+	// URL is the absolute URL of the job resource.
+	// +required
+	URL string `json:"url"`
+	// Operation is the mutating call the job carries out.
+	// +required
+	Operation JobOperation `json:"operation"`
+	// Status is the job's status as last seen: "in progress", "completed",
+	// "failed", or "expired" when the server forgot it before it was read.
+	// +optional
+	Status string `json:"status,omitempty"`
+	// Fingerprint is the spec fingerprint the job applies.
+	// +optional
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// StartedAt is when the server accepted the call.
+	// +required
+	StartedAt metav1.Time `json:"startedAt"`
+	// LastPolledAt is when the job was last read.
+	// +optional
+	LastPolledAt *metav1.Time `json:"lastPolledAt,omitempty"`
+	// Polls counts the reads of this job; it drives the poll backoff.
+	// +optional
+	Polls int32 `json:"polls,omitempty"`
+}
+
+// DeploymentStatus is the observed state of a Deployment.
+type DeploymentStatus struct {
+	// ObservedGeneration is the generation last reconciled.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions follow kstatus: Ready, Reconciling and Stalled, each with
+	// a reason per outcome (docs/conditions.md).
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// ApplicationURL is the URL of the application resource on the server.
+	// +optional
+	ApplicationURL string `json:"applicationURL,omitempty"`
+
+	// ApplicationState is the state the server last reported
+	// (STATE_NEW, STATE_ACTIVE, STATE_FAILED), empty when absent.
+	// +optional
+	ApplicationState string `json:"applicationState,omitempty"`
+
+	// Job is the last job the operator started; it is polled while its
+	// status is "in progress".
+	// +optional
+	Job *JobRecord `json:"job,omitempty"`
+
+	// LastAppliedFingerprint is the fingerprint of the spec.application
+	// (and detached setting) that the server last accepted and finished.
+	// +optional
+	LastAppliedFingerprint string `json:"lastAppliedFingerprint,omitempty"`
+
+	// LastFailedFingerprint is the fingerprint whose job last failed; the
+	// operator does not try it again until the spec changes.
+	// +optional
+	LastFailedFingerprint string `json:"lastFailedFingerprint,omitempty"`
+
+	// LastSyncedAt is when the application was last read from the server;
+	// the next drift check is due resyncInterval later.
+	// +optional
+	LastSyncedAt *metav1.Time `json:"lastSyncedAt,omitempty"`
+
+	// LastHTTPStatus is the HTTP code of the last call (0: no answer).
+	// +optional
+	LastHTTPStatus int32 `json:"lastHTTPStatus,omitempty"`
+
+	// LastError is the message of the last failed call, with the server's
+	// messages; empty after a success.
+	// +optional
+	LastError string `json:"lastError,omitempty"`
+}
+
+// Deployment is an application deployed through a database or
+// application-server REST API. The operator deploys it, redeploys it on
+// change and undeploys it on delete, polling the server's jobs.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=dbdeploy,categories=dbrest
+// +kubebuilder:printcolumn:name="Application",type=string,JSONPath=`.spec.application.name`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Job",type=string,JSONPath=`.status.job.status`
+// +kubebuilder:printcolumn:name="DatabaseAPI",type=string,JSONPath=`.spec.databaseAPIRef.name`,priority=1
+// +kubebuilder:printcolumn:name="HTTP",type=integer,JSONPath=`.status.lastHTTPStatus`,priority=1
+// +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.applicationState`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Deployment struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the desired deployment.
+	// +required
+	Spec DeploymentSpec `json:"spec"`
+	// Status is the observed deployment.
+	// +optional
+	Status DeploymentStatus `json:"status,omitempty"`
+}
+
+// DeploymentList is a list of Deployments.
+// +kubebuilder:object:root=true
+type DeploymentList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items are the Deployments.
+	Items []Deployment `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Deployment{}, &DeploymentList{})
+}
