@@ -91,7 +91,7 @@ type DatabaseAPISpec struct {
 	// +kubebuilder:validation:MinLength=8
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://') || self.startsWith('http://')",message="url must start with https:// or http://"
-	// +kubebuilder:validation:XValidation:rule="isURL(self)",message="url must be an absolute URL such as https://db.example.com:7002/management/wls/latest/"
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getHostname() != ''",message="url must be an absolute URL with a host, such as https://db.example.com:7002/management/wls/latest/"
 	// +kubebuilder:validation:XValidation:rule="!self.contains('@')",message="url must not carry credentials; put them in the Secret named by credentialsSecretRef"
 	// +kubebuilder:validation:XValidation:rule="!self.contains('?') && !self.contains('#')",message="url must not have a query or fragment"
 	// +required
