@@ -3,8 +3,8 @@ package simulator
 import (
 	"math/rand/v2"
 	"net/http"
-	"regexp"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
