@@ -1,0 +1,139 @@
+// Command manager runs the dbrest-operator controllers: DatabaseAPI
+// (connection and probe) and Deployment (deploy, poll jobs, undeploy).
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
+	"github.com/dbrest-io/dbrest-operator/controllers"
+)
+
+// options are the manager's flags.
+type options struct {
+	metricsAddr             string
+	secureMetrics           bool
+	probeAddr               string
+	leaderElect             bool
+	leaderElectionID        string
+	leaderElectionNamespace string
+	kubeAPIQPS              float64
+	kubeAPIBurst            int
+	maxConcurrentReconciles int
+	resyncInterval          time.Duration
+	maxPollInterval         time.Duration
+	retryBase               time.Duration
+	retryMax                time.Duration
+}
+
+func parseFlags(args []string) (options, zap.Options, error) {
+	var o options
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", "0",
+		`Address of the metrics endpoint, e.g. ":8443" (HTTPS, authenticated) or ":8080" with --metrics-secure=false; "0" turns it off.`)
+	fs.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with Kubernetes authentication and authorization.")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
+	fs.StringVar(&o.leaderElectionID, "leader-election-id", "dbrest-operator.apps.dbrest.io", "Name of the leader-election Lease.")
+	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the Lease (default: the manager's own).")
+	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 200, "Client-side rate limit of requests to the Kubernetes API server, per second.")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 400, "Burst of requests to the Kubernetes API server above --kube-api-qps.")
+	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 32,
+		"Deployments reconciled in parallel; each DatabaseAPI's maxConcurrentRequests still caps its calls.")
+	fs.DurationVar(&o.resyncInterval, "resync-interval", 10*time.Minute,
+		"How often a Ready application is read back to detect drift, unless spec.resyncInterval is set.")
+	fs.DurationVar(&o.maxPollInterval, "max-poll-interval", time.Minute, "Cap of the backoff between polls of a long job.")
+	fs.DurationVar(&o.retryBase, "retry-base-delay", 2*time.Second, "First delay before retrying a retryable failure (429, 5xx, network).")
+	fs.DurationVar(&o.retryMax, "retry-max-delay", 5*time.Minute, "Cap of the retry backoff.")
+	zo := zap.Options{Development: false}
+	zo.BindFlags(fs)
+	return o, zo, fs.Parse(args)
+}
+
+func main() {
+	o, zo, err := parseFlags(os.Args[1:])
+	if err != nil {
+		os.Exit(2)
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zo)))
+	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
+		ctrl.Log.Error(err, "manager stopped")
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(dbrestv1.AddToScheme(scheme))
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(o.kubeAPIQPS), o.kubeAPIBurst
+	cfg.UserAgent = "dbrest-operator"
+
+	metricsOpts := metricsserver.Options{
+		BindAddress:   o.metricsAddr,
+		SecureServing: o.secureMetrics,
+		// HTTP/2 is off: it has had several denial-of-service issues and
+		// scrapers do not need it.
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	}
+	if o.secureMetrics {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        o.leaderElectionID,
+		LeaderElectionNamespace: o.leaderElectionNamespace,
+		// The new leader waits for the old lease to expire anyway; releasing
+		// it on a clean stop makes hand-over immediate.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	if err := setup(ctx, mgr, o); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	ctrl.Log.Info("starting manager", "maxConcurrentReconciles", o.maxConcurrentReconciles,
+		"kubeAPIQPS", o.kubeAPIQPS, "resyncInterval", o.resyncInterval)
+	return mgr.Start(ctx)
+}
+
+// setup registers the indexes and both reconcilers on mgr.
+func setup(ctx context.Context, mgr ctrl.Manager, o options) error {
+	return controllers.Setup(ctx, mgr, controllers.Config{
+		MaxConcurrentReconciles: o.maxConcurrentReconciles,
+		Deployment: controllers.DeploymentOptions{
+			ResyncInterval:  o.resyncInterval,
+			MaxPollInterval: o.maxPollInterval,
+			Backoff:         controllers.Backoff{Base: o.retryBase, Max: o.retryMax},
+		},
+	})
+}

@@ -1,0 +1,129 @@
+package controllers_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/utils/ptr"
+
+	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
+	"github.com/dbrest-io/dbrest-operator/internal/simulator"
+)
+
+// TestStatusCodes answers the deploy POST with each status code and checks
+// the typed condition, that terminal outcomes do not retry, and that the
+// Deployment recovers once the server behaves.
+func TestStatusCodes(t *testing.T) {
+	const jsonType = "application/json"
+	cases := []struct {
+		name     string
+		code     int
+		body     string
+		ctype    string
+		headers  map[string]string
+		reason   string
+		terminal bool
+		message  string
+	}{
+		{"400 validation", 400, `{"messages":[{"message":"deploymentPath does not exist","severity":"FAILURE"}]}`, jsonType, nil,
+			dbrestv1.ReasonInvalidSpec, true, "deploymentPath does not exist"},
+		{"401", 401, "", "", nil, dbrestv1.ReasonUnauthorized, true, "HTTP 401"},
+		{"403", 403, `{"messages":[{"message":"user may not deploy","severity":"FAILURE"}]}`, jsonType, nil,
+			dbrestv1.ReasonForbidden, true, "user may not deploy"},
+		{"404 wrong base", 404, "<html><body>Not Found</body></html>", "text/html", nil, dbrestv1.ReasonNotFound, true, "404"},
+		{"405", 405, "", "", nil, dbrestv1.ReasonProtocolMismatch, true, "405"},
+		{"406", 406, "", "", nil, dbrestv1.ReasonProtocolMismatch, true, "406"},
+		{"415", 415, "unsupported media type", "text/plain", nil, dbrestv1.ReasonProtocolMismatch, true, "unsupported media type"},
+		{"418 other", 418, "", "", nil, dbrestv1.ReasonUnexpectedStatus, true, "418"},
+		{"429 with Retry-After", 429, "", "", map[string]string{"Retry-After": "1"}, dbrestv1.ReasonThrottled, false, "429"},
+		{"500 plain text", 500, "database on fire", "text/plain", nil, dbrestv1.ReasonServerError, false, "database on fire"},
+		{"502 from a proxy", 502, "<html><head><title>502</title></head><body><h1>Bad Gateway</h1></body></html>", "text/html", nil,
+			dbrestv1.ReasonServerError, false, "Bad Gateway"},
+		{"503 HTML", 503, "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>", "text/html", nil,
+			dbrestv1.ReasonServiceUnavailable, false, "Service Temporarily Unavailable"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			r := f.inj.add(&rule{method: "POST", path: "deployments/application", code: tc.code, body: tc.body, ctype: tc.ctype, headers: tc.headers})
+			f.createDeployment("orders")
+			status := "False"
+			d := f.waitFor("orders", status, tc.reason)
+			msg := findCondition(d, dbrestv1.ReadyCondition).Message
+			f.g.Expect(msg).To(ContainSubstring(tc.message))
+			f.g.Expect(msg).NotTo(ContainSubstring("<html>"))
+			f.g.Expect(d.Status.LastHTTPStatus).To(BeEquivalentTo(tc.code))
+			if tc.terminal {
+				f.g.Expect(condition(d, dbrestv1.StalledCondition)).To(Equal("True/" + tc.reason))
+				f.g.Consistently(func() int { return f.inj.hitsOf(r) }, 2*time.Second, 250*time.Millisecond).Should(Equal(1))
+				f.inj.clear()
+				f.update("orders", func(d *dbrestv1.Deployment) { d.Spec.Application.Version = "1.0.1" })
+			} else {
+				f.g.Expect(condition(d, dbrestv1.ReconcilingCondition)).To(Equal("True/" + tc.reason))
+				f.g.Eventually(func() int { return f.inj.hitsOf(r) }, timeout, interval).Should(BeNumerically(">=", 2))
+				f.inj.clear()
+			}
+			f.waitReady("orders")
+			f.expectNoDuplicates()
+		})
+	}
+}
+
+// TestProtocolVariations runs the whole life cycle against each variation
+// of PROTOCOL.md that a server may show.
+func TestProtocolVariations(t *testing.T) {
+	cases := []struct {
+		name     string
+		sim      func(*simulator.Options)
+		detached bool
+	}{
+		{"absolute Location", func(o *simulator.Options) { o.Location = simulator.LocationAbsolute }, true},
+		{"relative Location", func(o *simulator.Options) { o.Location = simulator.LocationRelative }, true},
+		{"body-only job link", func(o *simulator.Options) { o.Location = simulator.LocationBodyOnly }, true},
+		{"Retry-After seconds", func(o *simulator.Options) {
+			o.RetryAfter, o.RetryAfterValue = simulator.RetryAfterSeconds, time.Second
+		}, true},
+		{"Retry-After HTTP-date", func(o *simulator.Options) {
+			o.RetryAfter, o.RetryAfterValue = simulator.RetryAfterDate, 2*time.Second
+		}, true},
+		{"sync 201 and DELETE 200", func(o *simulator.Options) { o.SyncCreateCode, o.DeleteCode = 201, 200 }, false},
+		{"sync 200 with item and DELETE 204", func(o *simulator.Options) { o.SyncCreateCode, o.DeleteCode = 200, 204 }, false},
+		{"202 although not detached", func(o *simulator.Options) { o.AlwaysAccept = true }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, withSim(tc.sim))
+			f.createDeployment("orders", func(d *dbrestv1.Deployment) { d.Spec.Detached = ptr.To(tc.detached) })
+			d := f.waitReady("orders")
+			if d.Status.Job != nil {
+				f.g.Expect(d.Status.Job.URL).To(HavePrefix(f.srv.URL), "job URLs are stored absolute")
+				f.g.Expect(strings.Contains(d.Status.Job.URL, "/jobs/deployment/id/")).To(BeTrue())
+			}
+			f.update("orders", func(d *dbrestv1.Deployment) { d.Spec.Application.DeploymentPath = "/apps/orders-2.war" })
+			f.g.Eventually(func() string { app, _ := f.sim.Application("orders"); return app.DeploymentPath }, timeout, interval).
+				Should(Equal("/apps/orders-2.war"))
+			f.waitReady("orders")
+			f.delete("orders")
+			f.waitGone("orders")
+			_, onServer := f.sim.Application("orders")
+			f.g.Expect(onServer).To(BeFalse())
+			f.expectNoDuplicates()
+			f.g.Expect(f.sim.Stats().DeploysAccepted["orders"]).To(Equal(1))
+		})
+	}
+}
+
+// TestExpiredJobIsSettledByReadingTheApplication lets the job expire
+// before it is polled: the application's state settles it.
+func TestExpiredJobIsSettledByReadingTheApplication(t *testing.T) {
+	f := newFixture(t, withSim(func(o *simulator.Options) {
+		o.JobDuration, o.JobTTL = 100*time.Millisecond, 100*time.Millisecond
+	}))
+	f.createDeployment("orders", func(d *dbrestv1.Deployment) { d.Spec.PollInterval.Duration = 3 * time.Second })
+	d := f.waitReady("orders")
+	f.g.Expect(d.Status.Job.Status).To(Equal(dbrestv1.JobStatusExpired))
+	f.g.Expect(f.sim.Stats().Requests["GET 404"]).To(BeNumerically(">=", 1))
+	f.expectNoDuplicates()
+}

@@ -1,0 +1,157 @@
+package controllers
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	ctrlevent "sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
+)
+
+// Field indexes, so that a change of a Secret or a DatabaseAPI finds the
+// objects that use it in the cache instead of listing them all.
+const (
+	// indexDatabaseAPI indexes Deployments by spec.databaseAPIRef.name.
+	indexDatabaseAPI = ".spec.databaseAPIRef.name"
+	// indexReferencedObject indexes DatabaseAPIs by the Secrets and
+	// ConfigMaps they read, as "Secret/name" and "ConfigMap/name".
+	indexReferencedObject = ".spec.referencedObjects"
+)
+
+// SetupIndexes registers the field indexes both reconcilers use.
+func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &dbrestv1.Deployment{}, indexDatabaseAPI, func(o client.Object) []string {
+		return []string{o.(*dbrestv1.Deployment).Spec.DatabaseAPIRef.Name}
+	}); err != nil {
+		return err
+	}
+	return idx.IndexField(ctx, &dbrestv1.DatabaseAPI{}, indexReferencedObject, func(o client.Object) []string {
+		return referencedObjects(o.(*dbrestv1.DatabaseAPI))
+	})
+}
+
+func referencedObjects(api *dbrestv1.DatabaseAPI) []string {
+	refs := []string{"Secret/" + api.Spec.CredentialsSecretRef.Name}
+	if ca := api.Spec.CABundleRef; ca != nil {
+		refs = append(refs, kindOrDefault(ca.Kind)+"/"+ca.Name)
+	}
+	return refs
+}
+
+func kindOrDefault(kind string) string {
+	if kind == "" {
+		return "ConfigMap"
+	}
+	return kind
+}
+
+// SetupWithManager registers the DatabaseAPI reconciler: it reacts to
+// spec changes and to changes of the Secrets and ConfigMaps it reads.
+func (r *DatabaseAPIReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	r.retries = newRetryTracker(r.Backoff)
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("databaseapi").
+		For(&dbrestv1.DatabaseAPI{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.apisReading("Secret"))).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.apisReading("ConfigMap"))).
+		WithOptions(opts).
+		Complete(r)
+}
+
+func (r *DatabaseAPIReconciler) apisReading(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		return apisReferencing(ctx, r.Client, kind, o)
+	}
+}
+
+func apisReferencing(ctx context.Context, c client.Reader, kind string, o client.Object) []reconcile.Request {
+	var list dbrestv1.DatabaseAPIList
+	if err := c.List(ctx, &list, client.InNamespace(o.GetNamespace()),
+		client.MatchingFields{indexReferencedObject: kind + "/" + o.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
+}
+
+// SetupWithManager registers the Deployment reconciler. Its own status
+// writes do not trigger it (generation predicate), so a poll happens when
+// RequeueAfter says, not when the status patch lands. A DatabaseAPI, or a
+// Secret it reads, triggers the Deployments that use it.
+func (r *DeploymentReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	r.retries = newRetryTracker(r.Options.Backoff)
+	r.writes = newWriteTracker()
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("deployment").
+		For(&dbrestv1.Deployment{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&dbrestv1.DatabaseAPI{}, handler.EnqueueRequestsFromMapFunc(r.deploymentsUsing),
+			builder.WithPredicates(databaseAPIReadinessChanged())).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.deploymentsReading("Secret"))).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.deploymentsReading("ConfigMap"))).
+		WithOptions(opts).
+		Complete(r)
+}
+
+func (r *DeploymentReconciler) deploymentsUsing(ctx context.Context, o client.Object) []reconcile.Request {
+	var list dbrestv1.DeploymentList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()),
+		client.MatchingFields{indexDatabaseAPI: o.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
+}
+
+func (r *DeploymentReconciler) deploymentsReading(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var reqs []reconcile.Request
+		for _, api := range apisReferencing(ctx, r.Client, kind, o) {
+			stub := &dbrestv1.DatabaseAPI{}
+			stub.Namespace, stub.Name = api.Namespace, api.Name
+			reqs = append(reqs, r.deploymentsUsing(ctx, stub)...)
+		}
+		return reqs
+	}
+}
+
+// databaseAPIReadinessChanged lets through a DatabaseAPI event only when
+// its Deployments may act differently: created, deleted, spec changed, or
+// Ready changed status or reason. Probe results that change nothing do not
+// wake thousands of Deployments.
+func databaseAPIReadinessChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e ctrlevent.UpdateEvent) bool {
+			oldAPI, ok1 := e.ObjectOld.(*dbrestv1.DatabaseAPI)
+			newAPI, ok2 := e.ObjectNew.(*dbrestv1.DatabaseAPI)
+			if !ok1 || !ok2 {
+				return false
+			}
+			if oldAPI.Generation != newAPI.Generation {
+				return true
+			}
+			o := meta.FindStatusCondition(oldAPI.Status.Conditions, dbrestv1.ReadyCondition)
+			n := meta.FindStatusCondition(newAPI.Status.Conditions, dbrestv1.ReadyCondition)
+			if o == nil || n == nil {
+				return o != n
+			}
+			return o.Status != n.Status || o.Reason != n.Reason
+		},
+	}
+}
