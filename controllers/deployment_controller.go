@@ -130,7 +130,7 @@ func (r *DeploymentReconciler) finish(ctx context.Context, obj *dbrestv1.Deploym
 	conditions.Apply(&obj.Status.Conditions, obj.Generation, s.phase, s.reason, s.message)
 	// A failed request that keeps failing the same way is one event, not
 	// one per retry.
-	if s.event != nil && !(repeated && s.event.reason == eventRequestFailed) {
+	if s.event != nil && (!repeated || s.event.reason != eventRequestFailed) {
 		typ := "Normal"
 		if s.event.warning {
 			typ = "Warning"

@@ -1,8 +1,9 @@
 package controllers_test
 
 import (
-	. "github.com/onsi/gomega"
 	"regexp"
+
+	. "github.com/onsi/gomega"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"

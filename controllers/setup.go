@@ -121,8 +121,9 @@ func (r *DeploymentReconciler) deploymentsUsing(ctx context.Context, o client.Ob
 
 func (r *DeploymentReconciler) deploymentsReading(kind string) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		var reqs []reconcile.Request
-		for _, api := range apisReferencing(ctx, r.Client, kind, o) {
+		apis := apisReferencing(ctx, r.Client, kind, o)
+		reqs := make([]reconcile.Request, 0, len(apis))
+		for _, api := range apis {
 			stub := &dbrestv1.DatabaseAPI{}
 			stub.Namespace, stub.Name = api.Namespace, api.Name
 			reqs = append(reqs, r.deploymentsUsing(ctx, stub)...)

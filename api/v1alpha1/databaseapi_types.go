@@ -204,7 +204,3 @@ type DatabaseAPIList struct {
 	// Items are the DatabaseAPIs.
 	Items []DatabaseAPI `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&DatabaseAPI{}, &DatabaseAPIList{})
-}

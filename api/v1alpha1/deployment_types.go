@@ -257,7 +257,3 @@ type DeploymentList struct {
 	// Items are the Deployments.
 	Items []Deployment `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&Deployment{}, &DeploymentList{})
-}

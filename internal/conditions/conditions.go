@@ -14,16 +14,16 @@ import (
 type Phase int
 
 const (
-	// Progressing: work is under way or will be retried. Ready=False,
+	// Progressing means work is under way or will be retried. Ready=False,
 	// Reconciling=True, no Stalled.
 	Progressing Phase = iota
-	// Ready: the observed state matches the spec. Ready=True, no
+	// Ready means the observed state matches the spec. Ready=True, no
 	// Reconciling, no Stalled.
 	Ready
-	// Stalled: no progress without a change from the user. Ready=False,
+	// Stalled means no progress without a change from the user. Ready=False,
 	// Stalled=True, no Reconciling.
 	Stalled
-	// Paused: reconciliation is suspended by the user. Ready keeps its
+	// Paused means reconciliation is suspended by the user. Ready keeps its
 	// status but carries the given reason; no Reconciling, no Stalled.
 	Paused
 )

@@ -244,7 +244,7 @@ func parseBaseURL(raw string) (*url.URL, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("restapi: BaseURL is not a URL: %v", err)
+		return nil, fmt.Errorf("restapi: BaseURL is not a URL: %w", err)
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":

@@ -2,6 +2,7 @@ package restapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -72,10 +73,9 @@ func TestErrorClasses(t *testing.T) {
 				t.Errorf("RetryAfter = %v, want %v", RetryAfter(err), tc.after)
 			}
 			var ae APIError
-			if !isA[APIError](err) {
+			if !errors.As(err, &ae) {
 				t.Fatal("not an APIError")
 			}
-			ae = err.(APIError)
 			if tc.noMsgs && len(ae.ServerMessages()) != 0 {
 				t.Errorf("messages %q, want none", ae.ServerMessages())
 			}
@@ -101,7 +101,11 @@ func TestErrorBodyOverCapStaysClassified(t *testing.T) {
 	if !isA[*ServerError](err) {
 		t.Fatalf("got %T %v", err, err)
 	}
-	msgs := err.(APIError).ServerMessages()
+	var ae APIError
+	if !errors.As(err, &ae) {
+		t.Fatal("not an APIError")
+	}
+	msgs := ae.ServerMessages()
 	if len(msgs) != 1 || len([]rune(msgs[0])) > maxMessageRunes+1 {
 		t.Fatalf("messages not capped: %d runes", len([]rune(msgs[0])))
 	}

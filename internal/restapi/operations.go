@@ -19,7 +19,7 @@ func (c *Client) GetApplication(ctx context.Context, name string) (*Application,
 	if name == "" {
 		return nil, emptyName(r)
 	}
-	resp, err := c.send(ctx, r, http.StatusOK)
+	resp, err := c.send(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +34,7 @@ func (c *Client) GetApplication(ctx context.Context, name string) (*Application,
 // {"items":[…]} or a bare JSON array.
 func (c *Client) ListApplications(ctx context.Context) ([]Application, error) {
 	r := c.newRequest(OpListApplications, http.MethodGet, c.cfg.Paths.Applications, "", false)
-	resp, err := c.send(ctx, r, http.StatusOK)
+	resp, err := c.send(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func (c *Client) GetJob(ctx context.Context, jobURL string) (*JobStatus, error) 
 	if got := origin(u); got != c.baseOrigin {
 		return nil, &OriginError{StatusError: r.status(), Want: c.baseOrigin, Got: got}
 	}
-	resp, err := c.send(ctx, r, http.StatusOK)
+	resp, err := c.send(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func (c *Client) JobURL(id string) string {
 // does not hide the others.
 func (c *Client) ListJobs(ctx context.Context) ([]Job, error) {
 	r := c.newRequest(OpListJobs, http.MethodGet, c.cfg.Paths.Jobs, "", false)
-	resp, err := c.send(ctx, r, http.StatusOK)
+	resp, err := c.send(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -166,14 +166,15 @@ func (c *Client) Probe(ctx context.Context) error {
 	return nil
 }
 
-// send performs r and returns the answer when its status is want, else the
-// error class of the status; a body over the cap is a *ProtocolError.
-func (c *Client) send(ctx context.Context, r request, want int) (*response, error) {
+// send performs a read and returns the answer when its status is 200 OK,
+// else the error class of the status; a body over the cap is a
+// *ProtocolError.
+func (c *Client) send(ctx context.Context, r request) (*response, error) {
 	resp, err := c.do(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	if resp.code != want {
+	if resp.code != http.StatusOK {
 		return nil, c.errorFor(r, resp)
 	}
 	if resp.truncated {

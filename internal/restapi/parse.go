@@ -180,7 +180,7 @@ func stripTags(s string) string {
 			b.WriteString(s)
 			return b.String()
 		}
-		if c := s[i+1]; !(c == '/' || c == '!' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+		if c := s[i+1]; c != '/' && c != '!' && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') {
 			b.WriteString(s[:i+1])
 			s = s[i+1:]
 			continue

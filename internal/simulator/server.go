@@ -179,10 +179,6 @@ type route struct {
 	name    string // application name or job id from the path
 }
 
-func (rt route) mutating() bool {
-	return rt.op == opDeploy || rt.op == opRedeploy || rt.op == opUndeploy
-}
-
 // route resolves the request without allocating for the known paths.
 func (s *Server) route(r *http.Request) route {
 	path := r.URL.EscapedPath()
