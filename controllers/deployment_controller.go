@@ -38,6 +38,13 @@ var _ ApplicationClient = (*restapi.Client)(nil)
 // package's typed errors.
 type ClientFunc func(ctx context.Context, api *dbrestv1.DatabaseAPI, detached bool) (ApplicationClient, string, error)
 
+// JobObserver is told of each job the operator saw finish: its operation
+// (Deploy, Redeploy, Undeploy), its outcome (completed, failed, expired)
+// and how long it ran from acceptance to the poll that saw it end.
+type JobObserver interface {
+	ObserveJob(op dbrestv1.JobOperation, outcome string, d time.Duration)
+}
+
 // DeploymentOptions tunes the Deployment reconciler.
 type DeploymentOptions struct {
 	// ResyncInterval is how often a Ready application is read back to
@@ -59,6 +66,8 @@ type DeploymentReconciler struct {
 	Recorder events.EventRecorder
 	// Options tunes the reconciler; zero fields take defaults.
 	Options DeploymentOptions
+	// Jobs, when set, is told of every job that finishes (for metrics).
+	Jobs JobObserver
 
 	retries *retryTracker
 	writes  *writeTracker

@@ -27,6 +27,7 @@ func (r *DeploymentReconciler) pollJob(ctx context.Context, obj *dbrestv1.Deploy
 		// The server forgot the job before we read its outcome: the
 		// application's state settles it, so force a read.
 		job.Status = dbrestv1.JobStatusExpired
+		r.observeJob(job)
 		obj.Status.LastSyncedAt = nil
 		obj.Status.LastHTTPStatus = 404
 		return step{}, true
@@ -44,6 +45,7 @@ func (r *DeploymentReconciler) pollJob(ctx context.Context, obj *dbrestv1.Deploy
 	switch {
 	case js.Job.Failed():
 		job.Status = dbrestv1.JobStatusFailed
+		r.observeJob(job)
 		msg := fmt.Sprintf("%s job %s failed: %s", verb, job.URL, jobErrors(&js.Job))
 		if job.Operation == dbrestv1.JobOperationUndeploy {
 			return step{phase: conditions.Stalled, reason: dbrestv1.ReasonJobFailed, message: msg + "; the undeploy will be retried",
@@ -56,6 +58,7 @@ func (r *DeploymentReconciler) pollJob(ctx context.Context, obj *dbrestv1.Deploy
 		return s, job.Fingerprint != fingerprint(&obj.Spec)
 	case js.Job.Done():
 		job.Status = dbrestv1.JobStatusCompleted
+		r.observeJob(job)
 		obj.Status.LastSyncedAt = now()
 		ev := &event{reason: eventJobCompleted, message: fmt.Sprintf("%s job %s completed in %s",
 			verb, job.URL, time.Since(job.StartedAt.Time).Round(time.Second))}
@@ -89,4 +92,10 @@ func jobTimeout(obj *dbrestv1.Deployment) time.Duration {
 		return obj.Spec.Timeout.Duration
 	}
 	return 30 * time.Minute
+}
+
+func (r *DeploymentReconciler) observeJob(job *dbrestv1.JobRecord) {
+	if r.Jobs != nil {
+		r.Jobs.ObserveJob(job.Operation, job.Status, time.Since(job.StartedAt.Time))
+	}
 }

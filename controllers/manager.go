@@ -8,7 +8,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	"github.com/dbrest-io/dbrest-operator/internal/connection"
-	"github.com/dbrest-io/dbrest-operator/internal/restapi"
 )
 
 // Config wires the reconcilers into a manager.
@@ -20,8 +19,11 @@ type Config struct {
 	MaxConcurrentReconciles int
 	// ClientFactory builds REST clients; nil means restapi.New.
 	ClientFactory connection.Factory
-	// Observer receives one call per REST request, for metrics; may be nil.
-	Observer restapi.Observer
+	// Observers gives each DatabaseAPI's client its request observer
+	// (REST request metrics); may be nil.
+	Observers connection.ObserverFunc
+	// Jobs observes finished jobs (job metrics); may be nil.
+	Jobs JobObserver
 }
 
 // Setup registers the field indexes and both reconcilers on mgr. The
@@ -34,7 +36,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if cfg.MaxConcurrentReconciles <= 0 {
 		cfg.MaxConcurrentReconciles = 32
 	}
-	registry := connection.NewRegistry(mgr.GetClient(), cfg.ClientFactory, cfg.Observer)
+	registry := connection.NewRegistry(mgr.GetClient(), cfg.ClientFactory, cfg.Observers)
 	recorder := mgr.GetEventRecorder("dbrest-operator")
 	apis := &DatabaseAPIReconciler{
 		Client:   mgr.GetClient(),
@@ -51,6 +53,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		Clients:  ClientsFrom(registry),
 		Recorder: recorder,
 		Options:  cfg.Deployment,
+		Jobs:     cfg.Jobs,
 	}
 	if err := deployments.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: cfg.MaxConcurrentReconciles}); err != nil {
 		return fmt.Errorf("setting up the Deployment controller: %w", err)

@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,9 +24,9 @@ type Factory func(restapi.Config) (*restapi.Client, error)
 
 // Registry caches clients by DatabaseAPI. It is safe for concurrent use.
 type Registry struct {
-	reader   client.Reader
-	factory  Factory
-	observer restapi.Observer
+	reader    client.Reader
+	factory   Factory
+	observers ObserverFunc
 
 	mu      sync.Mutex
 	entries map[types.NamespacedName]*entry
@@ -46,15 +45,19 @@ type Connection struct {
 	Key    string
 }
 
+// ObserverFunc returns the request observer (metrics hook) of the client
+// of one DatabaseAPI, so metrics can carry the DatabaseAPI as a label.
+type ObserverFunc func(api types.NamespacedName) restapi.Observer
+
 // NewRegistry returns a Registry that reads Secrets and ConfigMaps through
 // reader (normally the manager's cached client, so resolving costs no API
-// call) and builds clients with factory (restapi.New when nil). observer,
-// when not nil, is handed to every client for request metrics.
-func NewRegistry(reader client.Reader, factory Factory, observer restapi.Observer) *Registry {
+// call) and builds clients with factory (restapi.New when nil). observers,
+// when not nil, gives each client its request observer.
+func NewRegistry(reader client.Reader, factory Factory, observers ObserverFunc) *Registry {
 	if factory == nil {
 		factory = restapi.New
 	}
-	return &Registry{reader: reader, factory: factory, observer: observer, entries: map[types.NamespacedName]*entry{}}
+	return &Registry{reader: reader, factory: factory, observers: observers, entries: map[types.NamespacedName]*entry{}}
 }
 
 // For returns the client for api, building it when the DatabaseAPI, its
@@ -77,7 +80,11 @@ func (r *Registry) For(ctx context.Context, api *dbrestv1.DatabaseAPI) (Connecti
 	if e, ok := r.entries[name]; ok && e.key == key {
 		return Connection{Client: e.client, Key: key}, nil
 	}
-	c, err := r.factory(clientConfig(api, creds, ca, r.observer))
+	var obs restapi.Observer
+	if r.observers != nil {
+		obs = r.observers(name)
+	}
+	c, err := r.factory(clientConfig(api, creds, ca, obs))
 	if err != nil {
 		return Connection{}, &ConfigError{API: name.String(), Err: err}
 	}
@@ -188,6 +195,3 @@ func kindOf(ref *dbrestv1.CABundleSource) string {
 	}
 	return ref.Kind
 }
-
-// ProbeTimeout bounds a DatabaseAPI probe on top of the client's own request time-out.
-const ProbeTimeout = 2 * time.Minute
