@@ -111,7 +111,14 @@ func (r *DeploymentReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		}
 	}()
 
+	owner, err := r.conflict(ctx, obj)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
 	if !obj.DeletionTimestamp.IsZero() {
+		if owner != nil {
+			return r.release(ctx, obj, event{reason: eventOrphaned, message: owner.message + "; released without undeploying"})
+		}
 		return r.finalize(ctx, obj)
 	}
 	if !controllerutil.ContainsFinalizer(obj, dbrestv1.FinalizerName) {
@@ -124,6 +131,9 @@ func (r *DeploymentReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 			return reconcile.Result{}, err
 		}
 		versions = append(versions, obj.ResourceVersion)
+	}
+	if owner != nil {
+		return r.finish(ctx, obj, *owner), nil
 	}
 	if obj.Spec.Suspend {
 		return r.finish(ctx, obj, step{phase: conditions.Paused, reason: dbrestv1.ReasonSuspended,

@@ -263,3 +263,21 @@ func TestTimeoutStallsButKeepsPolling(t *testing.T) {
 	f.waitReady("slow")
 	f.expectNoDuplicates()
 }
+
+func TestTwoDeploymentsForOneApplication(t *testing.T) {
+	f := newFixture(t)
+	f.createDeployment("first", func(d *dbrestv1.Deployment) { d.Spec.Application.Name = "orders" })
+	f.waitReady("first")
+	f.createDeployment("second", func(d *dbrestv1.Deployment) { d.Spec.Application.Name = "orders" })
+	d := f.waitFor("second", "False", dbrestv1.ReasonConflict)
+	f.g.Expect(findCondition(d, dbrestv1.ReadyCondition).Message).To(ContainSubstring(`managed by Deployment "first"`))
+
+	// Deleting the loser leaves the owner's application alone.
+	f.delete("second")
+	f.waitGone("second")
+	_, onServer := f.sim.Application("orders")
+	f.g.Expect(onServer).To(BeTrue())
+	f.waitReady("first")
+	f.g.Expect(f.sim.Stats().RequestsByOp["undeploy"]).To(Equal(0))
+	f.expectNoDuplicates()
+}

@@ -22,6 +22,9 @@ import (
 const (
 	// indexDatabaseAPI indexes Deployments by spec.databaseAPIRef.name.
 	indexDatabaseAPI = ".spec.databaseAPIRef.name"
+	// indexApplication indexes Deployments by "databaseAPI/application",
+	// to find two Deployments that claim the same application.
+	indexApplication = ".spec.application.key"
 	// indexReferencedObject indexes DatabaseAPIs by the Secrets and
 	// ConfigMaps they read, as "Secret/name" and "ConfigMap/name".
 	indexReferencedObject = ".spec.referencedObjects"
@@ -32,6 +35,11 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &dbrestv1.Deployment{}, indexDatabaseAPI, func(o client.Object) []string {
 		return []string{o.(*dbrestv1.Deployment).Spec.DatabaseAPIRef.Name}
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &dbrestv1.Deployment{}, indexApplication, func(o client.Object) []string {
+		return []string{applicationKey(o.(*dbrestv1.Deployment))}
 	}); err != nil {
 		return err
 	}

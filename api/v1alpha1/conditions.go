@@ -24,8 +24,9 @@ const (
 	ReasonRedeploying = "Redeploying"
 	// ReasonUndeploying: the Deployment is being deleted and the undeploy is under way.
 	ReasonUndeploying = "Undeploying"
-	// ReasonProgressing: the operator is reading the server's state before it acts.
-	ReasonProgressing = "Progressing"
+	// ReasonConflict: another Deployment, created earlier, manages the same
+	// application through the same DatabaseAPI; this one makes no calls.
+	ReasonConflict = "Conflict"
 	// ReasonJobFailed: the server's job failed; the message has its target errors.
 	ReasonJobFailed = "JobFailed"
 	// ReasonJobTimedOut: the job ran longer than spec.timeout.
