@@ -65,7 +65,9 @@ func (r *DatabaseAPIReconciler) Reconcile(ctx context.Context, req reconcile.Req
 		base := api.DeepCopy()
 		base.Status = *before
 		if err := r.Status().Patch(ctx, api, client.MergeFrom(base)); err != nil {
-			retErr = kerrors.NewAggregate([]error{retErr, client.IgnoreNotFound(err)})
+			if err = client.IgnoreNotFound(err); err != nil {
+				result, retErr = reconcile.Result{}, kerrors.NewAggregate([]error{retErr, err})
+			}
 		}
 	}()
 	if !api.DeletionTimestamp.IsZero() {

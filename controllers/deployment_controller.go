@@ -107,7 +107,8 @@ func (r *DeploymentReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	}()
 	defer func() {
 		if err := r.patchStatus(ctx, obj, before); err != nil {
-			retErr = kerrors.NewAggregate([]error{retErr, err})
+			// The error's own backoff replaces the planned requeue.
+			result, retErr = reconcile.Result{}, kerrors.NewAggregate([]error{retErr, err})
 		}
 	}()
 
