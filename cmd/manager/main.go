@@ -38,6 +38,8 @@ type options struct {
 	maxPollInterval         time.Duration
 	retryBase               time.Duration
 	retryMax                time.Duration
+	shardSelector           string
+	pprofAddr               string
 }
 
 func parseFlags(args []string) (options, zap.Options, error) {
@@ -48,7 +50,8 @@ func parseFlags(args []string) (options, zap.Options, error) {
 	fs.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with Kubernetes authentication and authorization.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles at a time.")
-	fs.StringVar(&o.leaderElectionID, "leader-election-id", "dbrest-operator.apps.dbrest.io", "Name of the leader-election Lease.")
+	fs.StringVar(&o.leaderElectionID, "leader-election-id", "",
+		`Name of the leader-election Lease (default "`+defaultLeaderElectionID+`", plus "-shard-<hash of the selector>" with --shard-selector).`)
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the Lease (default: the manager's own).")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 200, "Client-side rate limit of requests to the Kubernetes API server, per second.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 400, "Burst of requests to the Kubernetes API server above --kube-api-qps.")
@@ -59,6 +62,9 @@ func parseFlags(args []string) (options, zap.Options, error) {
 	fs.DurationVar(&o.maxPollInterval, "max-poll-interval", time.Minute, "Cap of the backoff between polls of a long job.")
 	fs.DurationVar(&o.retryBase, "retry-base-delay", 2*time.Second, "First delay before retrying a retryable failure (429, 5xx, network).")
 	fs.DurationVar(&o.retryMax, "retry-max-delay", 5*time.Minute, "Cap of the retry backoff.")
+	fs.StringVar(&o.shardSelector, "shard-selector", "",
+		`Label selector of the Deployments this instance reconciles, e.g. "dbrest.io/shard=a" (see docs/performance.md, Scale-out); empty: all.`)
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", `Address of net/http/pprof, e.g. "127.0.0.1:6060"; "0" turns it off.`)
 	zo := zap.Options{Development: false}
 	zo.BindFlags(fs)
 	return o, zo, fs.Parse(args)
@@ -98,12 +104,18 @@ func run(ctx context.Context, o options) error {
 	if o.secureMetrics {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
+	cacheOpts, electionID, err := shardOptions(o)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
+		Cache:                   cacheOpts,
+		PprofBindAddress:        o.pprofAddr,
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
-		LeaderElectionID:        o.leaderElectionID,
+		LeaderElectionID:        electionID,
 		LeaderElectionNamespace: o.leaderElectionNamespace,
 		// The new leader waits for the old lease to expire anyway; releasing
 		// it on a clean stop makes hand-over immediate.
@@ -122,13 +134,19 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	ctrl.Log.Info("starting manager", "maxConcurrentReconciles", o.maxConcurrentReconciles,
-		"kubeAPIQPS", o.kubeAPIQPS, "resyncInterval", o.resyncInterval)
+		"kubeAPIQPS", o.kubeAPIQPS, "resyncInterval", o.resyncInterval, "shardSelector", o.shardSelector)
 	return mgr.Start(ctx)
 }
 
-// setup registers the indexes and both reconcilers on mgr.
+// setup registers the metrics, the indexes and both reconcilers on mgr.
 func setup(ctx context.Context, mgr ctrl.Manager, o options) error {
+	m, err := setupMetrics(mgr)
+	if err != nil {
+		return err
+	}
 	return controllers.Setup(ctx, mgr, controllers.Config{
+		Observers:               m.Observers(),
+		Jobs:                    m,
 		MaxConcurrentReconciles: o.maxConcurrentReconciles,
 		Deployment: controllers.DeploymentOptions{
 			ResyncInterval:  o.resyncInterval,
