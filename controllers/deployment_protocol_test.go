@@ -121,6 +121,9 @@ func TestExpiredJobIsSettledByReadingTheApplication(t *testing.T) {
 	f := newFixture(t, withSim(func(o *simulator.Options) {
 		o.JobDuration, o.JobTTL = 100*time.Millisecond, 100*time.Millisecond
 	}))
+	// The DatabaseAPI's first probe wakes its Deployments; wait for it so
+	// that wake-up cannot poll the job before it expires.
+	f.waitAPI("db", "True", dbrestv1.ReasonReachable)
 	f.createDeployment("orders", func(d *dbrestv1.Deployment) { d.Spec.PollInterval.Duration = 3 * time.Second })
 	d := f.waitReady("orders")
 	f.g.Expect(d.Status.Job.Status).To(Equal(dbrestv1.JobStatusExpired))

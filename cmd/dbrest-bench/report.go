@@ -1,0 +1,211 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dbrest-io/dbrest-operator/internal/simulator"
+)
+
+// report is the whole run, as printed and as written to --json.
+type report struct {
+	Config map[string]any `json:"config"`
+	Phases []phaseResult  `json:"phases"`
+	// Duplicates is the sum over phases: must be 0.
+	Duplicates int `json:"duplicates"`
+	// CPUSeconds and PeakRSSMiB are the manager's over the whole run.
+	CPUSeconds float64 `json:"cpuSeconds"`
+	PeakRSSMiB float64 `json:"peakRSSMiB"`
+}
+
+// phaseResult holds one phase's figures. "Per Deployment" figures are
+// totals divided by N; times are in seconds.
+type phaseResult struct {
+	Name     string `json:"name"`
+	Complete bool   `json:"complete"`
+	// Wall is from the first call sent to the last object done.
+	Wall float64 `json:"wallSeconds"`
+	// Submit is how long the bench took to send its N calls.
+	Submit float64 `json:"submitSeconds"`
+	// AfterLastSubmit is from the last call sent to the last object done.
+	AfterLastSubmit float64 `json:"afterLastSubmitSeconds"`
+	PerSecond       float64 `json:"deploymentsPerSecond"`
+	// P50, P99 and Max are per-object times from the call to Ready (or gone).
+	P50 float64 `json:"p50Seconds"`
+	P99 float64 `json:"p99Seconds"`
+	Max float64 `json:"maxSeconds"`
+	// SimRequests is the simulator's requests per Deployment by operation.
+	SimRequests    map[string]float64 `json:"simRequestsPerDeployment"`
+	MaxPollsPerJob int                `json:"maxPollsPerJob"`
+	FaultsInjected int                `json:"faultsInjected"`
+	// Duplicates counts deploys of an application beyond its first.
+	Duplicates int `json:"duplicates"`
+	// KubeRequests is the manager's kube-apiserver requests per Deployment
+	// by method (client-go's rest_client_requests_total).
+	KubeRequests map[string]float64 `json:"kubeRequestsPerDeployment"`
+	// ObjectWrites and EventWrites are the manager's writes per Deployment
+	// on Deployments (and their status) and on Events, counted by the
+	// kube-apiserver.
+	ObjectWrites float64 `json:"objectWritesPerDeployment"`
+	EventWrites  float64 `json:"eventWritesPerDeployment"`
+	Reconciles   float64 `json:"reconcilesPerDeployment"`
+	CPUSeconds   float64 `json:"managerCPUSeconds"`
+	PeakRSSMiB   float64 `json:"managerPeakRSSMiB"`
+	// Ratios compares figures with the ideal: one mutating call and one
+	// job poll per Deployment, and time to Ready equal to the job duration.
+	Ratios map[string]float64 `json:"ratioToIdeal"`
+}
+
+func reportConfig(c config) map[string]any {
+	return map[string]any{
+		"n": c.n, "jobDuration": c.jobDuration.String(), "pollInterval": c.pollInterval.String(),
+		"retryAfter": c.retryAfter, "fault": c.fault, "kubeAPIQPS": c.kubeAPIQPS, "kubeAPIBurst": c.kubeAPIBurst,
+		"maxConcurrentReconciles": c.concurrency, "maxConcurrentRequests": c.maxRequests, "managerArgs": c.managerArgs,
+	}
+}
+
+func (r *report) add(p phaseResult) {
+	r.Phases = append(r.Phases, p)
+	r.Duplicates += p.Duplicates
+}
+
+// mutatingOp is the simulator operation each phase should call once per Deployment.
+var mutatingOp = map[string]string{"create": "deploy", "redeploy": "redeploy", "delete": "undeploy"}
+
+// figures computes a phase's results from its snapshots and the simulator's stats.
+func (b *bench) figures(before, after snapshot, s submitted, submitEnd time.Time, done map[string]time.Time, st simulator.Stats) phaseResult {
+	n := float64(b.c.n)
+	res := phaseResult{Complete: len(done) == len(s.want), Submit: submitEnd.Sub(before.at).Seconds()}
+	lat := make([]float64, 0, len(done))
+	last := after.at
+	if res.Complete {
+		last = before.at
+		for name, at := range done {
+			lat = append(lat, at.Sub(s.start[name]).Seconds())
+			if at.After(last) {
+				last = at
+			}
+		}
+	}
+	slices.Sort(lat)
+	res.Wall = last.Sub(before.at).Seconds()
+	res.AfterLastSubmit = last.Sub(submitEnd).Seconds()
+	res.PerSecond = float64(len(done)) / res.Wall
+	res.P50, res.P99, res.Max = percentile(lat, 0.50), percentile(lat, 0.99), percentile(lat, 1)
+
+	res.SimRequests = perDeployment(st.RequestsByOp, n)
+	res.MaxPollsPerJob, res.FaultsInjected = st.MaxPollsPerJob, st.FaultsInjected
+	res.Duplicates = st.DuplicateDeploys
+	for _, count := range st.DeploysAccepted {
+		res.Duplicates += max(count-1, 0)
+	}
+	res.KubeRequests = perDeployment(delta(before.client, after.client), n)
+	server := delta(before.server, after.server)
+	for k, v := range s.own {
+		server[k] -= v
+	}
+	res.ObjectWrites = sumKeys(server, objectWrites) / n
+	res.EventWrites = sumKeys(server, eventWrites) / n
+	res.Reconciles = (after.reconciles - before.reconciles) / n
+	res.CPUSeconds = (after.usage.CPU - before.usage.CPU).Seconds()
+	res.PeakRSSMiB = mib(after.usage.PeakRSS)
+	return res
+}
+
+// ratios fills in the comparison with the ideal, once the phase has a name.
+func (p *phaseResult) ratios(job time.Duration) {
+	p.Ratios = map[string]float64{
+		"mutatingCalls": p.SimRequests[mutatingOp[p.Name]],
+		"jobPolls":      p.SimRequests["getJob"],
+		"p50":           p.P50 / job.Seconds(),
+		"p99":           p.P99 / job.Seconds(),
+	}
+}
+
+func perDeployment[V int | float64](m map[string]V, n float64) map[string]float64 {
+	out := make(map[string]float64, len(m))
+	for k, v := range m {
+		out[k] = float64(v) / n
+	}
+	return out
+}
+
+// percentile is the nearest-rank percentile of sorted values.
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p*float64(len(sorted))+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// print writes the table: one row per figure, one column per phase.
+func (r *report) print(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	row := func(label string, f func(p phaseResult) string) {
+		cells := make([]string, 0, 1+len(r.Phases))
+		cells = append(cells, label)
+		for _, p := range r.Phases {
+			cells = append(cells, f(p))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+	}
+	num := func(format string, f func(p phaseResult) float64) func(phaseResult) string {
+		return func(p phaseResult) string { return fmt.Sprintf(format, f(p)) }
+	}
+	row("phase", func(p phaseResult) string { return p.Name })
+	row("wall time (s)", num("%.1f", func(p phaseResult) float64 { return p.Wall }))
+	row("  sending the N calls (s)", num("%.1f", func(p phaseResult) float64 { return p.Submit }))
+	row("  last call to last done (s)", num("%.1f", func(p phaseResult) float64 { return p.AfterLastSubmit }))
+	row("Deployments/s", num("%.0f", func(p phaseResult) float64 { return p.PerSecond }))
+	row("p50 time to done (s)", num("%.2f", func(p phaseResult) float64 { return p.P50 }))
+	row("p99 time to done (s)", num("%.2f", func(p phaseResult) float64 { return p.P99 }))
+	for _, op := range keys(r.Phases, func(p phaseResult) map[string]float64 { return p.SimRequests }) {
+		row("sim "+op+" / Deployment", num("%.2f", func(p phaseResult) float64 { return p.SimRequests[op] }))
+	}
+	row("sim max polls of one job", func(p phaseResult) string { return fmt.Sprint(p.MaxPollsPerJob) })
+	row("sim faults injected", func(p phaseResult) string { return fmt.Sprint(p.FaultsInjected) })
+	for _, m := range keys(r.Phases, func(p phaseResult) map[string]float64 { return p.KubeRequests }) {
+		row("kube "+m+" / Deployment", num("%.2f", func(p phaseResult) float64 { return p.KubeRequests[m] }))
+	}
+	row("kube Deployment writes / Dep.", num("%.2f", func(p phaseResult) float64 { return p.ObjectWrites }))
+	row("kube Event writes / Dep.", num("%.2f", func(p phaseResult) float64 { return p.EventWrites }))
+	row("reconciles / Deployment", num("%.2f", func(p phaseResult) float64 { return p.Reconciles }))
+	row("manager CPU (s)", num("%.1f", func(p phaseResult) float64 { return p.CPUSeconds }))
+	row("manager peak RSS (MiB)", num("%.0f", func(p phaseResult) float64 { return p.PeakRSSMiB }))
+	row("duplicate deploys", func(p phaseResult) string { return fmt.Sprint(p.Duplicates) })
+	row("ratio: mutating calls / ideal", num("%.2f", func(p phaseResult) float64 { return p.Ratios["mutatingCalls"] }))
+	row("ratio: job polls / ideal", num("%.2f", func(p phaseResult) float64 { return p.Ratios["jobPolls"] }))
+	row("ratio: p50 / job duration", num("%.2f", func(p phaseResult) float64 { return p.Ratios["p50"] }))
+	row("ratio: p99 / job duration", num("%.2f", func(p phaseResult) float64 { return p.Ratios["p99"] }))
+	_ = tw.Flush()
+	fmt.Fprintf(w, "manager total: %.1f s CPU, peak RSS %.0f MiB; duplicate deploys: %d\n", r.CPUSeconds, r.PeakRSSMiB, r.Duplicates)
+}
+
+// keys is the sorted union of a map's keys over the phases.
+func keys(phases []phaseResult, m func(phaseResult) map[string]float64) []string {
+	set := map[string]bool{}
+	for _, p := range phases {
+		for k := range m(p) {
+			set[k] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+func (r *report) writeJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
