@@ -112,6 +112,22 @@ func TestBadInputEndsInTypedConditions(t *testing.T) {
 			message: "certificate",
 		},
 		{
+			// Admission lets a line break in a header value through; the
+			// client refuses it before sending anything (no header
+			// injection), and the DatabaseAPI says which header.
+			name: "header value with a line break",
+			setup: func(f *fixture) func() int {
+				f.apiWith("crlf", f.baseURL(), func(s *dbrestv1.DatabaseAPISpec) {
+					s.Headers = map[string]string{"X-Team": "a\r\nX-Injected: 1"}
+				})
+				f.waitAPI("crlf", "False", dbrestv1.ReasonInvalidConfig)
+				return f.simCalls
+			},
+			mutate: func(d *dbrestv1.Deployment) { d.Spec.DatabaseAPIRef.Name = "crlf" },
+			phase:  dbrestv1.StalledCondition, reasons: []string{dbrestv1.ReasonDatabaseAPINotReady},
+			message: `invalid header "X-Team"`,
+		},
+		{
 			name:   "unknown DatabaseAPI",
 			setup:  func(f *fixture) func() int { return f.simCalls },
 			mutate: func(d *dbrestv1.Deployment) { d.Spec.DatabaseAPIRef.Name = "nope" },

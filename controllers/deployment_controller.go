@@ -21,13 +21,17 @@ import (
 )
 
 // ApplicationClient is what the Deployment reconciler needs from the REST
-// API: a read, the three mutating calls, and a job read.
+// API: a read, the three mutating calls, and job reads.
 type ApplicationClient interface {
 	GetApplication(ctx context.Context, name string) (*restapi.Application, error)
 	Deploy(ctx context.Context, spec restapi.ApplicationSpec) (*restapi.Result, error)
 	Redeploy(ctx context.Context, spec restapi.ApplicationSpec) (*restapi.Result, error)
 	Undeploy(ctx context.Context, name string) (*restapi.Result, error)
 	GetJob(ctx context.Context, jobURL string) (*restapi.JobStatus, error)
+	// ListJobs and JobURL find a job whose answer was lost (see
+	// deployment_delete.go); they are used only in that rare case.
+	ListJobs(ctx context.Context) ([]restapi.Job, error)
+	JobURL(id string) string
 }
 
 var _ ApplicationClient = (*restapi.Client)(nil)
@@ -120,7 +124,7 @@ func (r *DeploymentReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		if owner != nil {
 			return r.release(ctx, obj, event{reason: eventOrphaned, message: owner.message + "; released without undeploying"})
 		}
-		return r.finalize(ctx, obj)
+		return r.finalize(ctx, obj, before)
 	}
 	if !controllerutil.ContainsFinalizer(obj, dbrestv1.FinalizerName) {
 		// The finalizer lands before any call to the server, so no

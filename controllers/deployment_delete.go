@@ -19,7 +19,7 @@ import (
 // finalize undeploys the application (deletionPolicy Delete) or leaves it
 // (Orphan), then removes the finalizer. It runs even when the Deployment
 // is suspended: deleting the object is an explicit request.
-func (r *DeploymentReconciler) finalize(ctx context.Context, obj *dbrestv1.Deployment) (reconcile.Result, error) {
+func (r *DeploymentReconciler) finalize(ctx context.Context, obj *dbrestv1.Deployment, before *dbrestv1.DeploymentStatus) (reconcile.Result, error) {
 	if !controllerutil.ContainsFinalizer(obj, dbrestv1.FinalizerName) {
 		return reconcile.Result{}, nil
 	}
@@ -69,13 +69,52 @@ func (r *DeploymentReconciler) finalize(ctx context.Context, obj *dbrestv1.Deplo
 			requeue: pollInterval(obj)}), nil
 	}
 
-	return r.undeploy(ctx, obj, conn)
+	if job := obj.Status.Job; job != nil && job.Operation == dbrestv1.JobOperationUndeploy && job.Status == dbrestv1.JobStatusPending {
+		if s, found := r.findLostUndeploy(ctx, obj, conn); found {
+			return r.finish(ctx, obj, s), nil
+		}
+	}
+	return r.undeploy(ctx, obj, conn, before)
+}
+
+// findLostUndeploy looks, among the server's jobs, for a removal of this
+// application that is still running: an undeploy sent by an operator that
+// stopped before its answer reached status. It is then polled instead of
+// sending a second DELETE over it.
+func (r *DeploymentReconciler) findLostUndeploy(ctx context.Context, obj *dbrestv1.Deployment, conn connected) (step, bool) {
+	name := obj.Spec.Application.Name
+	jobs, err := conn.client.ListJobs(ctx)
+	if err != nil {
+		return errorStep("listing jobs to settle an undeploy whose answer was lost", err), true
+	}
+	for i := range jobs {
+		j := &jobs[i]
+		if j.DeploymentName != name || j.Operation != "remove" || j.Done() {
+			continue
+		}
+		url := conn.client.JobURL(j.ID)
+		obj.Status.Job = &dbrestv1.JobRecord{URL: url, Operation: dbrestv1.JobOperationUndeploy,
+			Status: dbrestv1.JobStatusInProgress, StartedAt: *now()}
+		return step{phase: conditions.Progressing, reason: dbrestv1.ReasonUndeploying,
+			message: fmt.Sprintf("resuming undeploy job %s of %q, whose answer was lost", url, name),
+			requeue: pollInterval(obj)}, true
+	}
+	return step{}, false
 }
 
 // undeploy sends the DELETE: 404 means already gone, 200/204 done, 202 a
 // job recorded in status and polled like any other.
-func (r *DeploymentReconciler) undeploy(ctx context.Context, obj *dbrestv1.Deployment, conn connected) (reconcile.Result, error) {
+func (r *DeploymentReconciler) undeploy(ctx context.Context, obj *dbrestv1.Deployment, conn connected, before *dbrestv1.DeploymentStatus) (reconcile.Result, error) {
 	name := obj.Spec.Application.Name
+	// The intent lands before the call: the application stays
+	// STATE_ACTIVE while the server removes it, so without this record an
+	// operator restarted before the answer lands could not tell that a
+	// DELETE is already running, and would send a second one.
+	obj.Status.Job = &dbrestv1.JobRecord{Operation: dbrestv1.JobOperationUndeploy, Status: dbrestv1.JobStatusPending, StartedAt: *now()}
+	if err := r.patchStatus(ctx, obj, before); err != nil {
+		return reconcile.Result{}, err
+	}
+	*before = *obj.Status.DeepCopy()
 	res, err := conn.client.Undeploy(ctx, name)
 	var notFound *restapi.NotFoundError
 	switch {
@@ -83,6 +122,10 @@ func (r *DeploymentReconciler) undeploy(ctx context.Context, obj *dbrestv1.Deplo
 		return r.release(ctx, obj, event{reason: eventUndeployed, message: fmt.Sprintf("application %q was already gone", name)})
 	case err != nil:
 		obj.Status.LastHTTPStatus = int32(restapi.StatusCode(err))
+		var transport *restapi.TransportError
+		if !errors.As(err, &transport) || !transport.OutcomeUnknown() {
+			obj.Status.Job = nil // refused: nothing runs on the server
+		}
 		return r.finish(ctx, obj, errorStep("undeploy of "+name, err)), nil
 	case res.Outcome == restapi.OutcomeAccepted:
 		obj.Status.LastHTTPStatus = int32(res.StatusCode)

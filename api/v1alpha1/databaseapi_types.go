@@ -94,6 +94,7 @@ type DatabaseAPISpec struct {
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getHostname() != ''",message="url must be an absolute URL with a host, such as https://db.example.com:7002/management/wls/latest/"
 	// +kubebuilder:validation:XValidation:rule="!self.contains('@')",message="url must not carry credentials; put them in the Secret named by credentialsSecretRef"
 	// +kubebuilder:validation:XValidation:rule="!self.contains('?') && !self.contains('#')",message="url must not have a query or fragment"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-z]+://[^/]*:0*([7-9][0-9]{4}|6[6-9][0-9]{3}|65[6-9][0-9]{2}|655[4-9][0-9]|6553[6-9]|[0-9]{6,}|0)(/|$)')",message="url port must be a number between 1 and 65535"
 	// +required
 	URL string `json:"url"`
 

@@ -37,6 +37,11 @@ const (
 	JobStatusCompleted = "completed"
 	// JobStatusFailed: the job finished with errors.
 	JobStatusFailed = "failed"
+	// JobStatusPending: an undeploy is about to be sent; if the operator
+	// stops before its answer lands, the next one looks for its job
+	// before sending another (the application stays STATE_ACTIVE while
+	// it is removed, so reading it cannot tell).
+	JobStatusPending = "pending"
 	// JobStatusExpired: the server forgot the job before its outcome was
 	// read; the operator settled it by reading the application.
 	JobStatusExpired = "expired"
@@ -147,14 +152,16 @@ type DeploymentSpec struct {
 // is written to status before the operator waits on it, so a restarted
 // operator resumes polling instead of calling again.
 type JobRecord struct {
-	// URL is the absolute URL of the job resource.
-	// +required
-	URL string `json:"url"`
+	// URL is the absolute URL of the job resource; empty while an
+	// undeploy is pending.
+	// +optional
+	URL string `json:"url,omitempty"`
 	// Operation is the mutating call the job carries out.
 	// +required
 	Operation JobOperation `json:"operation"`
 	// Status is the job's status as last seen: "in progress", "completed",
-	// "failed", or "expired" when the server forgot it before it was read.
+	// "failed", "expired" when the server forgot it before it was read, or
+	// "pending" while an undeploy is being sent.
 	// +optional
 	Status string `json:"status,omitempty"`
 	// Fingerprint is the spec fingerprint the job applies.

@@ -271,13 +271,25 @@ func (c *Client) errorFor(r request, resp *response) error {
 func (c *Client) statusFrom(r request, resp *response, fallback bool) StatusError {
 	se := r.status()
 	se.Code = resp.code
-	se.Messages = c.scrub(parseMessages(resp.body, fallback))
+	se.Messages = c.scrub(parseMessages(c.scrubBody(resp.body), fallback))
 	se.RetryAfterValue = parseRetryAfter(resp.header.Get("Retry-After"), time.Now())
 	return se
 }
 
 // scrub removes the client's own secrets from server text, in case a
 // server or proxy echoes a header back.
+// scrubBody removes secrets from a raw body before it is parsed and cut
+// to the message cap: a cut could otherwise leave the front part of an
+// echoed secret that scrub, after parsing, no longer recognises.
+func (c *Client) scrubBody(body []byte) []byte {
+	for _, s := range c.secrets {
+		if bytes.Contains(body, []byte(s)) {
+			body = bytes.ReplaceAll(body, []byte(s), []byte(redacted))
+		}
+	}
+	return body
+}
+
 func (c *Client) scrub(msgs []string) []string {
 	for i, m := range msgs {
 		for _, s := range c.secrets {

@@ -222,7 +222,7 @@ func (c *Client) done(r request, resp *response) (*Result, error) {
 	if resp.truncated || !json.Valid(body) {
 		return nil, c.protocolError(r, resp, fmt.Sprintf("%d body is not JSON", resp.code))
 	}
-	res.Messages = c.scrub(parseMessages(body, false))
+	res.Messages = c.scrub(parseMessages(c.scrubBody(body), false))
 	if app, ok, err := parseApplicationBody(body); err == nil && ok {
 		res.Application = &app
 	}
@@ -249,7 +249,7 @@ func (c *Client) accepted(r request, resp *response) (*Result, error) {
 		StatusCode: resp.code,
 		JobURL:     u.String(),
 		RetryAfter: parseRetryAfter(resp.header.Get("Retry-After"), time.Now()),
-		Messages:   c.scrub(parseMessages(resp.body, false)),
+		Messages:   c.scrub(parseMessages(c.scrubBody(resp.body), false)),
 	}
 	// The job link settles the outcome; a body we cannot read only means
 	// the first poll tells the job's state instead.
