@@ -46,7 +46,7 @@ type DatabaseAPIReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=apps.dbrest.io,resources=databaseapis,verbs=get;list;watch
-// +kubebuilder:rbac:groups=apps.dbrest.io,resources=databaseapis/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps.dbrest.io,resources=databaseapis/status,verbs=patch
 
 // Reconcile probes one DatabaseAPI and sets its Ready condition.
 func (r *DatabaseAPIReconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, retErr error) {

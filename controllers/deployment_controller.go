@@ -81,8 +81,8 @@ type DeploymentReconciler struct {
 // again; the cache catches up within milliseconds.
 const staleRetry = 100 * time.Millisecond
 
-// +kubebuilder:rbac:groups=apps.dbrest.io,resources=deployments,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=apps.dbrest.io,resources=deployments/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps.dbrest.io,resources=deployments,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=apps.dbrest.io,resources=deployments/status,verbs=patch
 // +kubebuilder:rbac:groups=apps.dbrest.io,resources=deployments/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps.dbrest.io,resources=databaseapis,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get;list;watch
@@ -152,9 +152,9 @@ func (r *DeploymentReconciler) finish(ctx context.Context, obj *dbrestv1.Deploym
 	obj.Status.ObservedGeneration = obj.Generation
 	repeated := conditions.Reason(obj.Status.Conditions) == s.reason
 	conditions.Apply(&obj.Status.Conditions, obj.Generation, s.phase, s.reason, s.message)
-	// A failed request that keeps failing the same way is one event, not
+	// A warning that keeps coming for the same reason is one event, not
 	// one per retry.
-	if s.event != nil && (!repeated || s.event.reason != eventRequestFailed) {
+	if s.event != nil && (!repeated || !s.event.warning) {
 		typ := "Normal"
 		if s.event.warning {
 			typ = "Warning"

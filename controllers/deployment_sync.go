@@ -200,8 +200,9 @@ func (r *DeploymentReconciler) connect(ctx context.Context, obj *dbrestv1.Deploy
 		if ready.Reason == dbrestv1.ReasonCredentialsNotFound {
 			reason = dbrestv1.ReasonCredentialsNotFound
 		}
-		return connected{}, &step{phase: conditions.Stalled, reason: reason,
-			message: fmt.Sprintf("DatabaseAPI %q is not ready (%s): %s", ref, ready.Reason, ready.Message)}
+		msg := fmt.Sprintf("DatabaseAPI %q is not ready (%s): %s", ref, ready.Reason, ready.Message)
+		return connected{}, &step{phase: conditions.Stalled, reason: reason, message: msg,
+			event: &event{warning: true, reason: reason, message: msg}}
 	}
 	c, key, err := r.Clients(ctx, api, detached(&obj.Spec))
 	if err != nil {
@@ -213,8 +214,9 @@ func (r *DeploymentReconciler) connect(ctx context.Context, obj *dbrestv1.Deploy
 		var ca *connection.CAError
 		var cfg *connection.ConfigError
 		if errors.As(err, &creds) || errors.As(err, &ca) || errors.As(err, &cfg) {
-			return connected{}, &step{phase: conditions.Stalled, reason: reason,
-				message: fmt.Sprintf("DatabaseAPI %q cannot be used: %v", ref, err)}
+			msg := fmt.Sprintf("DatabaseAPI %q cannot be used: %v", ref, err)
+			return connected{}, &step{phase: conditions.Stalled, reason: reason, message: msg,
+				event: &event{warning: true, reason: reason, message: msg}}
 		}
 		return connected{}, &step{phase: conditions.Progressing, reason: reason, message: err.Error(), retry: true}
 	}
