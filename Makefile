@@ -56,20 +56,21 @@ fmt: ## Format the Go code (gofmt -s -w).
 
 .PHONY: vet
 vet: ## Run go vet.
-	go vet ./...
+	go vet -tags e2e ./...
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint (configuration in .golangci.yml).
-	$(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT) run --build-tags e2e ./...
 
 .PHONY: verify
 verify: ## Fail when generated code or manifests are stale or Go files are not gofmt-ed.
 	@hack/verify.sh "$(MAKE)" $(GENERATED)
 
 .PHONY: test
-test: verify vet lint envtest ## Everything CI checks: verify, vet, lint, unit + envtest tests, short fuzzing.
+test: verify vet lint envtest ## Everything CI checks: verify, vet, lint, unit + envtest tests, short fuzzing, e2e.
 	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test $(GO_TEST_FLAGS) ./...
 	@hack/fuzz.sh "$(FUZZTIME)"
+	@$(MAKE) --no-print-directory test-e2e
 
 .PHONY: test-e2e
 test-e2e: envtest ## Process-level reliability tests (test/e2e): faults, SIGKILLs, leader election, apiserver restart.
