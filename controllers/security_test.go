@@ -2,7 +2,6 @@ package controllers_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -22,18 +21,11 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
-	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
-	"github.com/dbrest-io/dbrest-operator/controllers"
 	"github.com/dbrest-io/dbrest-operator/internal/simulator"
 )
 
@@ -62,31 +54,7 @@ func (s *syncBuffer) String() string {
 func (f *fixture) startLoggedManager(w io.Writer) {
 	f.t.Helper()
 	f.stopManager()
-	logger := zap.New(zap.WriteTo(w), zap.UseDevMode(true), zap.Level(zapcore.Level(-10)))
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Scheme:                 scheme.Scheme,
-		Logger:                 logger,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{f.ns: {}}},
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	f.g.Expect(err).NotTo(HaveOccurred())
-	f.g.Expect(controllers.Setup(ctx, mgr, f.cfg)).To(Succeed())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(ctx); err != nil {
-			f.t.Errorf("manager: %v", err)
-		}
-	}()
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); <-done }) }
-	f.mgrMu.Lock()
-	f.stop = stop
-	f.mgrMu.Unlock()
-	f.t.Cleanup(stop)
+	f.startManagerWithLogger(zap.New(zap.WriteTo(w), zap.UseDevMode(true), zap.Level(zapcore.Level(-10))))
 }
 
 // countingServer records how many requests reached it and how many of

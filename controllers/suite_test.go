@@ -153,11 +153,16 @@ func (f *fixture) createDatabaseAPI(name, secret string) *dbrestv1.DatabaseAPI {
 
 // startManager runs the shipped wiring (controllers.Setup) in a manager
 // whose cache covers only this test's namespace.
-func (f *fixture) startManager() {
+func (f *fixture) startManager() { f.startManagerWithLogger(ctrl.Log) }
+
+// startManagerWithLogger is startManager with the manager's own logger
+// (the controllers and their reconcile contexts derive theirs from it).
+func (f *fixture) startManagerWithLogger(logger logr.Logger) {
 	f.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 scheme.Scheme,
+		Logger:                 logger,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{f.ns: {}}},
