@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -16,6 +17,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
+)
+
+var (
+	schemeOnce sync.Once
+	schemeErr  error
 )
 
 // K8sVersion is the control-plane version the Makefile builds.
@@ -32,8 +38,11 @@ func Root() string {
 // call env.Stop. It fails with a message that says how to build the
 // binaries when they are missing.
 func Start() (*envtest.Environment, *rest.Config, error) {
-	if err := dbrestv1.AddToScheme(scheme.Scheme); err != nil {
-		return nil, nil, err
+	// Register once: a second registration writes the scheme's maps while
+	// an earlier test's manager may still be reading them.
+	schemeOnce.Do(func() { schemeErr = dbrestv1.AddToScheme(scheme.Scheme) })
+	if schemeErr != nil {
+		return nil, nil, schemeErr
 	}
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
