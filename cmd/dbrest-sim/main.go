@@ -62,7 +62,8 @@ API, under --base-path:
 
 Admin endpoints, never faulted, no authentication:
   GET    /_sim/stats          counters as JSON (requests, duplicate deploys,
-                              concurrent mutations per app, polls per job)
+                              concurrent and overlapping mutations per app,
+                              polls per job, proxy 504s)
   POST   /_sim/reset-stats    zero the counters
   GET    /_sim/faults         the faults in force
   PUT    /_sim/faults         replace the faults; JSON fields: latency (Go
@@ -80,6 +81,8 @@ Example:
     'http://127.0.0.1:8765/management/wls/latest/deployments/application?__detached=true'
   curl -X PUT -d '{"errorCode":503,"errorEveryN":3,"errorRetryAfter":true}' \
     http://127.0.0.1:8765/_sim/faults
+  # a slow server behind nginx: every mutation answers 504 and still happens
+  dbrest-sim --mutation-delay 30s --proxy-timeout 10s --redeploy-in-place
 
 Flags:
 `
@@ -132,6 +135,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.IntVar(&o.SyncCreateCode, "sync-create-code", 201, "answer to a synchronous deploy: 201 (Location) or 200 (messages and item)")
 	fs.IntVar(&o.DeleteCode, "delete-code", 200, "answer to a synchronous undeploy: 200 or 204")
 	fs.BoolVar(&o.AlwaysAccept, "always-accept", false, "answer 202 with a job even when __detached=false")
+	fs.BoolVar(&o.RedeployInPlace, "redeploy-in-place", false, "swap in place: while a redeploy job runs, the application keeps its old fields and state (STATE_ACTIVE); the new fields land when the job completes, and a failed job leaves the old ones")
+	fs.DurationVar(&o.MutationDelay, "mutation-delay", 0, "process every deploy, redeploy and undeploy only this long after it arrives, even if the client has left (0: at once)")
+	fs.DurationVar(&o.ProxyTimeout, "proxy-timeout", 0, "answer a deploy, redeploy or undeploy that is not processed after this long with a proxy's HTML 504 Gateway Time-out, while the server still processes it at --mutation-delay (0: off)")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed of the random source behind --error-rate")
 
 	f := &o.Faults
@@ -239,6 +245,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	logger.Print("shutting down")
+	// Close first: it ends the --mutation-delay waits, so handlers still
+	// waiting on them answer before Shutdown's deadline.
+	sim.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {

@@ -49,6 +49,7 @@ func TestParseFlags(t *testing.T) {
 		"--user", "a:b", "--user", "r:s:ro", "--location", "relative", "--retry-after", "date",
 		"--fail-pattern", "^bad", "--error-every", "3", "--error-code", "429", "--latency", "10ms",
 		"--job-duration", "50ms", "--delete-code", "204",
+		"--redeploy-in-place", "--mutation-delay", "3s", "--proxy-timeout", "1s",
 	}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +58,8 @@ func TestParseFlags(t *testing.T) {
 	if len(o.Users) != 2 || !o.Users["r"].ReadOnly || o.Location != simulator.LocationRelative ||
 		o.RetryAfter != simulator.RetryAfterDate || !o.FailAppPattern.MatchString("bad-app") ||
 		o.Faults.ErrorEveryN != 3 || o.Faults.ErrorCode != 429 || o.Faults.Latency != 10*time.Millisecond ||
-		o.JobDuration != 50*time.Millisecond || o.DeleteCode != 204 {
+		o.JobDuration != 50*time.Millisecond || o.DeleteCode != 204 ||
+		!o.RedeployInPlace || o.MutationDelay != 3*time.Second || o.ProxyTimeout != time.Second {
 		t.Fatalf("options %+v", o)
 	}
 
@@ -69,6 +71,9 @@ func TestParseFlags(t *testing.T) {
 		{"--tls-cert", "c.pem"},
 		{"--ca-out", "ca.pem"},
 		{"--error-rate", "2"},
+		{"--mutation-delay", "-1s"},
+		{"--proxy-timeout", "-1ms"},
+		{"--mutation-delay", "soon"},
 		{"stray"},
 	}
 	for _, args := range bad {
@@ -84,7 +89,8 @@ func TestHelpDocumentsAdminEndpoints(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("err %v", err)
 	}
-	for _, want := range []string{"/_sim/stats", "/_sim/reset-stats", "/_sim/faults", "/_sim/apps/{name}", "curl", "-tls-self-signed", "-reset-every"} {
+	for _, want := range []string{"/_sim/stats", "/_sim/reset-stats", "/_sim/faults", "/_sim/apps/{name}", "curl", "-tls-self-signed", "-reset-every",
+		"-redeploy-in-place", "-mutation-delay", "-proxy-timeout", "504"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help lacks %q", want)
 		}

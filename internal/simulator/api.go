@@ -77,7 +77,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.serveChecked(sw, r, rt)
 	}
-	s.finish(r, rt, codeLabel(sw.code), d.kind, start)
+	outcome := codeLabel(sw.code)
+	if sw.code == 0 && r.Context().Err() != nil {
+		// Nothing written because the client left (a slow mutation).
+		outcome = outcomeCanceled
+	}
+	s.finish(r, rt, outcome, d.kind, start)
 }
 
 // finish counts and logs one API request.

@@ -3,7 +3,10 @@
 // every variation a real server may show: absolute, relative or body-only
 // job links; Retry-After as seconds, as a date or absent; synchronous 200
 // or 201 deploys; DELETE answering 200, 202 or 204; 202 despite
-// __detached=false; and injected faults (latency, 500/503/429 with or
+// __detached=false; a redeploy shown as STATE_NEW with the new fields or,
+// swapped in place, as STATE_ACTIVE with the old ones until its job ends;
+// a slow server behind a proxy whose 504 loses the answer of a call that
+// still happens; and injected faults (latency, 500/503/429 with or
 // without Retry-After, HTML error pages, dropped connections, downtime).
 //
 // It knows nothing of Kubernetes. Use it in tests as
@@ -39,6 +42,19 @@
 // Jobs run for Options.JobDuration and are kept for Options.JobTTL after
 // they finish; then their URL answers 404. Jobs advance lazily on each
 // access, against Options.Clock, so tests can drive time without sleeping.
+// With Options.RedeployInPlace a redeploy job applies its fields only when
+// it completes.
+//
+// With Options.MutationDelay, a deploy, redeploy or undeploy is processed
+// that long after it reached the operation (on the wall clock), in a
+// goroutine that goes on when the client leaves. With Options.ProxyTimeout,
+// one not processed by then is answered 504 with nginx's HTML page, and
+// still processed later. Close processes the ones still waiting at once.
+//
+// Stats counts what a test of the operator checks: duplicate deploys, the
+// most mutating calls in flight per application and the calls that
+// overlapped another one or a job (the operator allows at most one), polls
+// per job, injected faults, resets and proxy 504s.
 //
 // # Admin endpoints
 //

@@ -141,10 +141,19 @@ func (s *Server) listApps(r *http.Request) response {
 	return jsonResponse(http.StatusOK, itemsBody[*Application]{Items: items, Links: []Link{{Rel: "self", URI: self}}})
 }
 
+// mutation is a mutating operation's work, run under the lock. It reports
+// whether it handed its in-flight slot to a job.
+type mutation func(now time.Time) (resp response, handedToJob bool)
+
 // mutate runs a mutating operation on name: it marks the operation in
 // flight, runs fn under the lock, writes the answer, and ends the operation
-// unless fn handed it to a job.
-func (s *Server) mutate(w http.ResponseWriter, name string, fn func(now time.Time) (resp response, handedToJob bool)) {
+// unless fn handed it to a job. A slow server (Options.MutationDelay,
+// ProxyTimeout) takes the detour in slow.go.
+func (s *Server) mutate(w http.ResponseWriter, r *http.Request, name string, fn mutation) {
+	if s.slow() {
+		s.mutateSlow(w, r, name, fn)
+		return
+	}
 	now := s.now()
 	s.mu.Lock()
 	s.advance(now)
@@ -185,7 +194,7 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 		failure(http.StatusBadRequest, msg).write(w)
 		return
 	}
-	s.mutate(w, req.Name, func(now time.Time) (response, bool) {
+	s.mutate(w, r, req.Name, func(now time.Time) (response, bool) {
 		if msg := req.checkFields(true); msg != "" {
 			return failure(http.StatusBadRequest, msg), false
 		}
@@ -200,7 +209,7 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 		s.store.apps[name] = rec
 		s.stats.deploysAccepted[name]++
 		if s.async(detached) {
-			return s.accepted(r, s.newJob(OpDeploy, rec, now), now), true
+			return s.accepted(r, s.newJob(OpDeploy, rec, now, nil), now), true
 		}
 		rec.app.State = s.syncState(name)
 		return s.deployedSync(r, &rec.app), false
@@ -243,7 +252,7 @@ func (s *Server) redeploy(w http.ResponseWriter, r *http.Request, name string) {
 		failure(http.StatusBadRequest, "invalid JSON body: "+err.Error()).write(w)
 		return
 	}
-	s.mutate(w, name, func(now time.Time) (response, bool) {
+	s.mutate(w, r, name, func(now time.Time) (response, bool) {
 		switch {
 		case req.Name == "":
 			return failure(http.StatusBadRequest, "name is required"), false
@@ -257,10 +266,15 @@ func (s *Server) redeploy(w http.ResponseWriter, r *http.Request, name string) {
 		if !ok {
 			return notFound(name), false
 		}
+		if s.async(detached) && s.opts.RedeployInPlace {
+			// An in-place swap: the old fields and state stay until the
+			// job completes.
+			return s.accepted(r, s.newJob(OpRedeploy, rec, now, &req), now), true
+		}
 		req.apply(&rec.app)
 		rec.app.State = StateNew
 		if s.async(detached) {
-			return s.accepted(r, s.newJob(OpRedeploy, rec, now), now), true
+			return s.accepted(r, s.newJob(OpRedeploy, rec, now, nil), now), true
 		}
 		// A synchronous redeploy settles the application itself; no older
 		// job may overwrite its outcome.
@@ -280,13 +294,13 @@ func (s *Server) undeploy(w http.ResponseWriter, r *http.Request, name string) {
 		failure(http.StatusBadRequest, "invalid __detached parameter: "+err.Error()).write(w)
 		return
 	}
-	s.mutate(w, name, func(now time.Time) (response, bool) {
+	s.mutate(w, r, name, func(now time.Time) (response, bool) {
 		rec, ok := s.store.apps[name]
 		if !ok {
 			return notFound(name), false
 		}
 		if s.async(detached) {
-			return s.accepted(r, s.newJob(OpRemove, rec, now), now), true
+			return s.accepted(r, s.newJob(OpRemove, rec, now, nil), now), true
 		}
 		delete(s.store.apps, name)
 		if s.opts.DeleteCode == http.StatusNoContent {

@@ -83,6 +83,28 @@ type Options struct {
 	DeleteCode int
 	// AlwaysAccept makes __detached=false calls answer 202 with a job too.
 	AlwaysAccept bool
+	// RedeployInPlace makes an in-place swap server: while a redeploy job
+	// runs, the application keeps its old fields and its state (normally
+	// STATE_ACTIVE); the new fields land only when the job completes, and a
+	// failed job leaves the old fields in STATE_FAILED. PROTOCOL.md allows
+	// both this and the default (new fields at once, STATE_NEW), so a client
+	// cannot learn from the application alone that a redeploy is running.
+	// Synchronous redeploys are not affected.
+	RedeployInPlace bool
+
+	// MutationDelay makes a slow server: every deploy, redeploy and
+	// undeploy is processed (validated, applied, its job created) only
+	// this long after it reached the operation, and answered after that.
+	// It runs on the wall clock, not Options.Clock, and goes on when the
+	// client leaves. Checks that need no stored state (a bad body, a
+	// missing name) still answer at once. Zero processes at once.
+	MutationDelay time.Duration
+	// ProxyTimeout puts a proxy in front: a deploy, redeploy or undeploy
+	// still unprocessed this long after it reached the operation gets the
+	// proxy's HTML 504 Gateway Time-out, while the server goes on and
+	// processes it at MutationDelay, so the call happens but its answer is
+	// lost. Zero means no proxy time-out.
+	ProxyTimeout time.Duration
 
 	// Faults are injected on the API paths (never on the admin paths).
 	Faults Faults
@@ -123,7 +145,7 @@ func (o Options) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("delete code %d: want 200 or 204", o.DeleteCode))
 	}
-	if o.JobDuration < 0 || o.JobTTL < 0 || o.RetryAfterValue < 0 {
+	if o.JobDuration < 0 || o.JobTTL < 0 || o.RetryAfterValue < 0 || o.MutationDelay < 0 || o.ProxyTimeout < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	for name, u := range o.Users {

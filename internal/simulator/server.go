@@ -34,6 +34,14 @@ type Server struct {
 	// failPattern is Options.FailAppPattern, replaceable at run time.
 	failPattern atomic.Pointer[regexp.Regexp]
 
+	// newTimer starts the timers of the slow path; tests replace it.
+	newTimer timerFunc
+	// detached tracks the slow path's processing goroutines, so Close can
+	// wait for them; detachMu and detachClosed keep Add from racing Wait.
+	detached     sync.WaitGroup
+	detachMu     sync.Mutex
+	detachClosed bool
+
 	stop      chan struct{}
 	stopped   chan struct{}
 	closeOnce sync.Once
@@ -52,14 +60,15 @@ func New(opts Options) *Server {
 	}
 	opts = withDefaults(opts)
 	s := &Server{
-		opts:    opts,
-		base:    opts.BasePath,
-		now:     opts.Clock,
-		tokens:  make(map[string]string),
-		store:   newStore(),
-		stats:   newStats(),
-		stop:    make(chan struct{}),
-		stopped: make(chan struct{}),
+		opts:     opts,
+		base:     opts.BasePath,
+		now:      opts.Clock,
+		tokens:   make(map[string]string),
+		store:    newStore(),
+		stats:    newStats(),
+		newTimer: realTimer,
+		stop:     make(chan struct{}),
+		stopped:  make(chan struct{}),
 	}
 	s.failPattern.Store(opts.FailAppPattern)
 	for name, u := range opts.Users {
@@ -140,11 +149,18 @@ func (s *Server) prune(every time.Duration) {
 	}
 }
 
-// Close stops the background pruning goroutine. The handler keeps working
-// afterwards (it prunes as requests come); Close may be called more than once.
+// Close stops the background pruning goroutine. Mutations still waiting
+// out Options.MutationDelay are processed at once, and Close waits for
+// them, so no goroutine outlives it. The handler keeps working afterwards
+// (it prunes as requests come, and processes mutations without delay);
+// Close may be called more than once.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		close(s.stop)
+		s.detachMu.Lock()
+		s.detachClosed = true
+		s.detachMu.Unlock()
+		s.detached.Wait()
 		<-s.stopped
 	})
 }

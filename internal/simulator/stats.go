@@ -27,10 +27,20 @@ type Stats struct {
 	// MaxConcurrentMutating is, per application, the most mutating
 	// operations (deploy, redeploy, undeploy) in flight at once. One is in
 	// flight from the moment its request names the application until its
-	// job finishes, or until its synchronous answer is sent.
+	// job finishes, or until its synchronous answer is sent (with
+	// Options.MutationDelay or ProxyTimeout: until it is processed, which
+	// may be after a 504 or after the client left).
 	MaxConcurrentMutating map[string]int `json:"maxConcurrentMutating"`
 	// MaxConcurrentMutatingOverall is the largest MaxConcurrentMutating.
 	MaxConcurrentMutatingOverall int `json:"maxConcurrentMutatingOverall"`
+	// OverlappingMutating counts mutating requests (deploy, redeploy,
+	// undeploy) that arrived for an application while another mutating
+	// request or a job was already in flight for it, whatever their answer.
+	// The operator promises at most one call in flight per application,
+	// so against it this stays 0.
+	OverlappingMutating int `json:"overlappingMutating"`
+	// OverlappingMutatingByApp is OverlappingMutating per application.
+	OverlappingMutatingByApp map[string]int `json:"overlappingMutatingByApp"`
 	// PollsPerJob counts GETs of each job that is still kept; an entry goes
 	// with its job when the job expires, so memory stays bounded.
 	PollsPerJob map[string]int `json:"pollsPerJob"`
@@ -41,6 +51,9 @@ type Stats struct {
 	FaultsInjected int `json:"faultsInjected"`
 	// ConnectionResets counts connections dropped by Faults.ResetEveryN.
 	ConnectionResets int `json:"connectionResets"`
+	// ProxyTimeouts counts answers replaced by the proxy's 504
+	// (Options.ProxyTimeout) while the server went on with the call.
+	ProxyTimeouts int `json:"proxyTimeouts"`
 	// Applications is the number of stored applications.
 	Applications int `json:"applications"`
 	// JobsLive is the number of jobs kept in memory (running, or finished
@@ -69,20 +82,24 @@ type statsState struct {
 	duplicatesByApp      map[string]int
 	maxConcurrent        map[string]int
 	maxConcurrentOverall int
+	overlapping          int
+	overlappingByApp     map[string]int
 	polls                map[string]int
 	maxPolls             int
 	faults               int
 	resets               int
+	proxyTimeouts        int
 }
 
 func newStats() statsState {
 	return statsState{
-		requests:        make(map[string]int),
-		byOp:            make(map[string]int),
-		deploysAccepted: make(map[string]int),
-		duplicatesByApp: make(map[string]int),
-		maxConcurrent:   make(map[string]int),
-		polls:           make(map[string]int),
+		requests:         make(map[string]int),
+		byOp:             make(map[string]int),
+		deploysAccepted:  make(map[string]int),
+		duplicatesByApp:  make(map[string]int),
+		maxConcurrent:    make(map[string]int),
+		overlappingByApp: make(map[string]int),
+		polls:            make(map[string]int),
 	}
 }
 
@@ -101,10 +118,13 @@ func (s *Server) Stats() Stats {
 		DuplicateDeploysByApp:        maps.Clone(st.duplicatesByApp),
 		MaxConcurrentMutating:        maps.Clone(st.maxConcurrent),
 		MaxConcurrentMutatingOverall: st.maxConcurrentOverall,
+		OverlappingMutating:          st.overlapping,
+		OverlappingMutatingByApp:     maps.Clone(st.overlappingByApp),
 		PollsPerJob:                  maps.Clone(st.polls),
 		MaxPollsPerJob:               st.maxPolls,
 		FaultsInjected:               st.faults,
 		ConnectionResets:             st.resets,
+		ProxyTimeouts:                st.proxyTimeouts,
 		Applications:                 len(s.store.apps),
 		JobsLive:                     len(s.store.jobs),
 	}

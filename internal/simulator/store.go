@@ -26,6 +26,9 @@ type jobRecord struct {
 	doneAt   time.Time
 	expireAt time.Time
 	fail     bool
+	// pending is the redeploy an in-place swap server (Options.
+	// RedeployInPlace) applies only when the job completes; nil otherwise.
+	pending *appRequest
 }
 
 // jobQueue is a FIFO of jobs that reuses its backing array.
@@ -124,9 +127,15 @@ func (s *Server) finishJob(j *jobRecord) {
 		case j.fail:
 			rec.app.State = StateFailed
 		default:
+			if j.pending != nil {
+				j.pending.apply(&rec.app)
+			}
 			rec.app.State = StateActive
 		}
 	}
+	// A superseded swap is dropped with its job, and the request's memory
+	// need not wait for the job's expiry.
+	j.pending = nil
 	s.endMutating(name)
 	j.expireAt = j.doneAt.Add(s.opts.JobTTL)
 	st.finished.push(j)
@@ -139,14 +148,20 @@ func failureMessage(op, app, target string) string {
 
 // newJob starts a job for op on app and makes it the app's newest job. The
 // job takes over the in-flight slot of the request that created it, and
-// gives it back when it finishes. Caller holds s.mu.
-func (s *Server) newJob(op string, rec *appRecord, now time.Time) *jobRecord {
+// gives it back when it finishes. A non-nil pending is a redeploy applied
+// only when the job completes (an in-place swap); the job already works on
+// its targets. Caller holds s.mu.
+func (s *Server) newJob(op string, rec *appRecord, now time.Time, pending *appRequest) *jobRecord {
 	st := &s.store
 	st.nextID++
 	id := strconv.Itoa(st.nextID)
 	app := &rec.app
-	targets := make([]JobTarget, len(app.Targets))
-	for i, t := range app.Targets {
+	names := app.Targets
+	if pending != nil && pending.Targets != nil {
+		names = *pending.Targets
+	}
+	targets := make([]JobTarget, len(names))
+	for i, t := range names {
 		targets[i] = JobTarget{Name: t, Type: targetType(t), Status: JobInProgress, Errors: []string{}}
 	}
 	j := &jobRecord{
@@ -157,11 +172,12 @@ func (s *Server) newJob(op string, rec *appRecord, now time.Time) *jobRecord {
 			DeploymentName: app.Name,
 			Status:         JobInProgress,
 			BeginTime:      now.UnixMilli(),
-			Description:    "[Deployer:149026]" + op + " application " + app.Name + " on " + strings.Join(app.Targets, ", ") + ".",
+			Description:    "[Deployer:149026]" + op + " application " + app.Name + " on " + strings.Join(names, ", ") + ".",
 			Targets:        targets,
 		},
-		doneAt: now.Add(s.opts.JobDuration),
-		fail:   op != OpRemove && s.shouldFail(app.Name),
+		doneAt:  now.Add(s.opts.JobDuration),
+		fail:    op != OpRemove && s.shouldFail(app.Name),
+		pending: pending,
 	}
 	st.jobs[id] = j
 	st.running.push(j)
@@ -190,11 +206,16 @@ func cloneJob(j Job) Job {
 	return j
 }
 
-// beginMutating marks one more mutating operation in flight for name and
-// records the new high-water mark. Caller holds s.mu.
+// beginMutating marks one more mutating operation in flight for name,
+// records the new high-water mark, and counts the arrival as an overlap
+// when another operation was already in flight. Caller holds s.mu.
 func (s *Server) beginMutating(name string) {
 	n := s.store.inflight[name] + 1
 	s.store.inflight[name] = n
+	if n > 1 {
+		s.stats.overlapping++
+		s.stats.overlappingByApp[name]++
+	}
 	if n > s.stats.maxConcurrent[name] {
 		s.stats.maxConcurrent[name] = n
 	}
