@@ -35,42 +35,10 @@ type retryTracker struct {
 	policy Backoff
 	mu     sync.Mutex
 	counts map[types.UID]int
-	// rechecks is when a terminal failure that may heal on the server's
-	// side (401, 403, 404, 405…) is tried once more.
-	rechecks map[types.UID]time.Time
 }
 
 func newRetryTracker(policy Backoff) *retryTracker {
-	return &retryTracker{policy: policy.withDefaults(), counts: map[types.UID]int{}, rechecks: map[types.UID]time.Time{}}
-}
-
-// recheckDue says whether a terminal failure may be tried again now. The
-// first call after the failure (or after a restart) schedules the recheck
-// period from now; a zero period never comes due. When not due it returns
-// the time left.
-func (t *retryTracker) recheckDue(uid types.UID, period time.Duration) (bool, time.Duration) {
-	if period <= 0 {
-		return false, 0
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	at, ok := t.rechecks[uid]
-	if !ok {
-		t.rechecks[uid] = time.Now().Add(period)
-		return false, period
-	}
-	if left := time.Until(at); left > 0 {
-		return false, left
-	}
-	delete(t.rechecks, uid)
-	return true, 0
-}
-
-// scheduleRecheck sets when a terminal failure is tried again.
-func (t *retryTracker) scheduleRecheck(uid types.UID, period time.Duration) {
-	t.mu.Lock()
-	t.rechecks[uid] = time.Now().Add(period)
-	t.mu.Unlock()
+	return &retryTracker{policy: policy.withDefaults(), counts: map[types.UID]int{}}
 }
 
 // next records one more failure and returns the delay before the retry:
@@ -104,21 +72,5 @@ func (t *retryTracker) reset(uid types.UID) {
 func (t *retryTracker) forget(uid types.UID) {
 	t.mu.Lock()
 	delete(t.counts, uid)
-	delete(t.rechecks, uid)
 	t.mu.Unlock()
-}
-
-// pollDelay is when to read a job again: the server's Retry-After when it
-// sent one, else the poll interval for the first polls, then doubling up
-// to maxPoll, so a long job costs a few reads, not hundreds.
-func pollDelay(interval, maxPoll, retryAfter time.Duration, polls int32) time.Duration {
-	if retryAfter > 0 {
-		return min(retryAfter, max(maxPoll, interval))
-	}
-	const steadyPolls = 6
-	d := interval
-	for i := int32(steadyPolls); i < polls && d < maxPoll; i++ {
-		d *= 2
-	}
-	return min(d, max(maxPoll, interval))
 }

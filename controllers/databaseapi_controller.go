@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
@@ -59,15 +58,9 @@ func (r *DatabaseAPIReconciler) Reconcile(ctx context.Context, req reconcile.Req
 	}
 	before := api.Status.DeepCopy()
 	defer func() {
-		if equality.Semantic.DeepEqual(before, &api.Status) {
-			return
-		}
-		base := api.DeepCopy()
-		base.Status = *before
-		if err := r.Status().Patch(ctx, api, client.MergeFrom(base)); err != nil {
-			if err = client.IgnoreNotFound(err); err != nil {
-				result, retErr = reconcile.Result{}, kerrors.NewAggregate([]error{retErr, err})
-			}
+		if err := patchStatusIfChanged(ctx, r.Client, api, before, &api.Status,
+			func(base *dbrestv1.DatabaseAPI) { base.Status = *before }); err != nil {
+			result, retErr = reconcile.Result{}, kerrors.NewAggregate([]error{retErr, err})
 		}
 	}()
 	if !api.DeletionTimestamp.IsZero() {
@@ -93,7 +86,7 @@ func (r *DatabaseAPIReconciler) Reconcile(ctx context.Context, req reconcile.Req
 }
 
 // probe resolves the client and sends the cheap GET; the step says what it found.
-func (r *DatabaseAPIReconciler) probe(ctx context.Context, api *dbrestv1.DatabaseAPI) step {
+func (r *DatabaseAPIReconciler) probe(ctx context.Context, api *dbrestv1.DatabaseAPI) outcome {
 	p, err := r.Clients(ctx, api)
 	if err != nil {
 		var creds *connection.CredentialsError
@@ -101,14 +94,14 @@ func (r *DatabaseAPIReconciler) probe(ctx context.Context, api *dbrestv1.Databas
 		var cfg *connection.ConfigError
 		switch {
 		case errors.As(err, &creds):
-			return step{phase: conditions.Stalled, reason: dbrestv1.ReasonCredentialsNotFound,
+			return outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonCredentialsNotFound,
 				message: err.Error() + "; create it with username and password, or token"}
 		case errors.As(err, &ca):
-			return step{phase: conditions.Stalled, reason: dbrestv1.ReasonCANotFound, message: err.Error()}
+			return outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonCANotFound, message: err.Error()}
 		case errors.As(err, &cfg):
-			return step{phase: conditions.Stalled, reason: dbrestv1.ReasonInvalidConfig, message: err.Error()}
+			return outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonInvalidConfig, message: err.Error()}
 		}
-		return step{phase: conditions.Progressing, reason: dbrestv1.ReasonUnreachable, message: err.Error(), retry: true}
+		return outcome{phase: conditions.Progressing, reason: dbrestv1.ReasonUnreachable, message: err.Error(), retry: true}
 	}
 	err = p.Probe(ctx)
 	api.Status.LastHTTPStatus = int32(restapi.StatusCode(err))
@@ -118,7 +111,7 @@ func (r *DatabaseAPIReconciler) probe(ctx context.Context, api *dbrestv1.Databas
 		if api.Spec.InsecureSkipTLSVerify {
 			msg += "; WARNING: insecureSkipTLSVerify is on, the server's certificate is not verified"
 		}
-		return step{phase: conditions.Ready, reason: dbrestv1.ReasonReachable, message: msg}
+		return outcome{phase: conditions.Ready, reason: dbrestv1.ReasonReachable, message: msg}
 	}
 	c := classify(err)
 	msg := fmt.Sprintf("probe of %s failed: %v", api.Spec.URL, err)
@@ -127,9 +120,9 @@ func (r *DatabaseAPIReconciler) probe(ctx context.Context, api *dbrestv1.Databas
 		if c.reason == dbrestv1.ReasonInvalidSpec {
 			hint = "check the DatabaseAPI's url, paths and headers"
 		}
-		return step{phase: conditions.Stalled, reason: c.reason, message: msg + "; " + hint}
+		return outcome{phase: conditions.Stalled, reason: c.reason, message: msg + "; " + hint}
 	}
-	return step{phase: conditions.Progressing, reason: c.reason, message: msg, retry: true, retryAfter: restapi.RetryAfter(err)}
+	return outcome{phase: conditions.Progressing, reason: c.reason, message: msg, retry: true, retryAfter: restapi.RetryAfter(err)}
 }
 
 func probeInterval(api *dbrestv1.DatabaseAPI) time.Duration {

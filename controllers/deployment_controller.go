@@ -7,16 +7,12 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
-	"github.com/dbrest-io/dbrest-operator/internal/conditions"
 	"github.com/dbrest-io/dbrest-operator/internal/restapi"
 )
 
@@ -28,8 +24,8 @@ type ApplicationClient interface {
 	Redeploy(ctx context.Context, spec restapi.ApplicationSpec) (*restapi.Result, error)
 	Undeploy(ctx context.Context, name string) (*restapi.Result, error)
 	GetJob(ctx context.Context, jobURL string) (*restapi.JobStatus, error)
-	// ListJobs and JobURL find a job whose answer was lost (see
-	// deployment_delete.go); they are used only in that rare case.
+	// ListJobs and JobURL find the job of a call whose outcome is
+	// unknown; they are used only in that rare case.
 	ListJobs(ctx context.Context) ([]restapi.Job, error)
 	JobURL(id string) string
 }
@@ -61,7 +57,7 @@ type DeploymentOptions struct {
 }
 
 // DeploymentReconciler deploys, redeploys and undeploys applications
-// through the REST API, one step per reconcile.
+// through the REST API.
 type DeploymentReconciler struct {
 	client.Client
 	// Clients returns the REST client of a DatabaseAPI.
@@ -81,6 +77,12 @@ type DeploymentReconciler struct {
 // again; the cache catches up within milliseconds.
 const staleRetry = 100 * time.Millisecond
 
+// maxActions bounds the actions of one reconcile. The longest path is a
+// finalizer write, a job list, a read, a call and the read that verifies
+// it; reaching the bound means the state machine loops, a bug that must
+// not turn into a hot loop against the server.
+const maxActions = 8
+
 // +kubebuilder:rbac:groups=apps.dbrest.io,resources=deployments,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=apps.dbrest.io,resources=deployments/status,verbs=patch
 // +kubebuilder:rbac:groups=apps.dbrest.io,resources=deployments/finalizers,verbs=update
@@ -89,10 +91,12 @@ const staleRetry = 100 * time.Millisecond
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile moves one Deployment one step towards its spec. Status is
-// written once, by the deferred patch, and only when it changed; that
-// patch lands before the function returns, so a job accepted in this step
-// is in status before the operator waits on it.
+// Reconcile observes one Deployment, asks decide what to do, does it, and
+// repeats until the decision is to finish. It writes to the kube-apiserver
+// in three named places only: the finalizer (addFinalizer, release), the
+// intent before a mutating call (recordIntent), and the deferred status
+// patch, which lands before the function returns and only when the status
+// changed.
 func (r *DeploymentReconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, retErr error) {
 	obj := &dbrestv1.Deployment{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
@@ -116,79 +120,70 @@ func (r *DeploymentReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		}
 	}()
 
-	owner, err := r.conflict(ctx, obj)
+	o, conn, err := r.observe(ctx, obj)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	if !obj.DeletionTimestamp.IsZero() {
-		if owner != nil {
-			return r.release(ctx, obj, event{reason: eventOrphaned, message: owner.message + "; released without undeploying"})
+	for range maxActions {
+		d := decide(o)
+		r.noteJobEnd(obj.Status.Job, d.status.Job)
+		obj.Status, o.status = d.status, d.status
+		if d.event != nil {
+			r.record(obj, *d.event)
 		}
-		return r.finalize(ctx, obj, before)
-	}
-	if !controllerutil.ContainsFinalizer(obj, dbrestv1.FinalizerName) {
-		// The finalizer lands before any call to the server, so no
-		// application can be deployed for an object that could vanish
-		// without undeploying it.
-		patch := client.MergeFrom(obj.DeepCopy())
-		controllerutil.AddFinalizer(obj, dbrestv1.FinalizerName)
-		if err := r.Patch(ctx, obj, patch); err != nil {
-			return reconcile.Result{}, err
+		switch d.action {
+		case actFinish:
+			return r.finish(ctx, obj, d.outcome), nil
+		case actRelease:
+			return r.release(ctx, obj, *d.outcome.event)
+		case actAddFinalizer:
+			if err := r.addFinalizer(ctx, obj); err != nil {
+				return reconcile.Result{}, err
+			}
+			versions = append(versions, obj.ResourceVersion)
+			o.finalizer = true
+		case actPollJob:
+			js, err := conn.client.GetJob(ctx, obj.Status.Job.URL)
+			o.poll = &pollResult{job: js, err: err}
+		case actListJobs:
+			o.jobs = r.listJobs(ctx, conn)
+		case actReadApp:
+			app, err := conn.client.GetApplication(ctx, obj.Spec.Application.Name)
+			o.app = &appResult{app: app, err: err}
+		case actSend:
+			if err := r.recordIntent(ctx, obj, before); err != nil {
+				return reconcile.Result{}, err
+			}
+			versions = append(versions, obj.ResourceVersion)
+			res, err := r.send(ctx, conn, obj, d.op)
+			// The call may have changed the server: what was read before
+			// it no longer holds.
+			o.call, o.app, o.jobs, o.poll = &callResult{op: d.op, res: res, err: err}, nil, nil, nil
 		}
-		versions = append(versions, obj.ResourceVersion)
 	}
-	if owner != nil {
-		return r.finish(ctx, obj, *owner), nil
-	}
-	if obj.Spec.Suspend {
-		return r.finish(ctx, obj, step{phase: conditions.Paused, reason: dbrestv1.ReasonSuspended,
-			message: "spec.suspend is true: the operator makes no calls for this Deployment"}), nil
-	}
-	return r.finish(ctx, obj, r.sync(ctx, obj)), nil
-}
-
-// finish turns a step into conditions, an event and a requeue.
-func (r *DeploymentReconciler) finish(ctx context.Context, obj *dbrestv1.Deployment, s step) reconcile.Result {
-	obj.Status.ObservedGeneration = obj.Generation
-	repeated := conditions.Reason(obj.Status.Conditions) == s.reason
-	conditions.Apply(&obj.Status.Conditions, obj.Generation, s.phase, s.reason, s.message)
-	// A warning that keeps coming for the same reason is one event, not
-	// one per retry.
-	if s.event != nil && (!repeated || !s.event.warning) {
-		typ := "Normal"
-		if s.event.warning {
-			typ = "Warning"
-		}
-		r.Recorder.Eventf(obj, nil, typ, s.event.reason, s.reason, "%s", s.event.message)
-	}
-	delay := s.requeue
-	if s.retry {
-		delay = r.retries.next(obj.UID, s.retryAfter)
-		obj.Status.LastError = s.message
-	} else {
-		r.retries.reset(obj.UID)
-	}
-	log.FromContext(ctx).V(1).Info("reconciled", "phase", s.phase.String(), "reason", s.reason, "requeueAfter", delay)
-	return reconcile.Result{RequeueAfter: delay}
+	return reconcile.Result{}, errStateMachineLoop
 }
 
 // patchStatus writes the status when, and only when, it changed. The
 // patch is a merge patch of the status alone, computed from the status
-// read at the start of the reconcile.
+// read at the start of the reconcile (or last written).
 func (r *DeploymentReconciler) patchStatus(ctx context.Context, obj *dbrestv1.Deployment, before *dbrestv1.DeploymentStatus) error {
-	if equality.Semantic.DeepEqual(before, &obj.Status) {
-		return nil
-	}
-	base := obj.DeepCopy()
-	base.Status = *before
-	err := r.Status().Patch(ctx, obj, client.MergeFrom(base))
-	if apierrors.IsNotFound(err) {
-		return nil // the finalizer was removed and the object is gone
-	}
-	return err
+	return patchStatusIfChanged(ctx, r.Client, obj, before, &obj.Status,
+		func(base *dbrestv1.Deployment) { base.Status = *before })
 }
 
-func now() *metav1.Time {
-	t := metav1.NewTime(time.Now().Truncate(time.Second))
-	return &t
+// patchStatusIfChanged is the one status write of both reconcilers: a
+// merge patch from before to now, sent only when they differ. A NotFound
+// means the object is gone, which is not an error.
+func patchStatusIfChanged[T client.Object, S any](ctx context.Context, c client.Client, obj T, before, now *S, restore func(T)) error {
+	if equality.Semantic.DeepEqual(before, now) {
+		return nil
+	}
+	base := obj.DeepCopyObject().(T)
+	restore(base)
+	err := c.Status().Patch(ctx, obj, client.MergeFrom(base))
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }

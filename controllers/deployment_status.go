@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -15,10 +16,10 @@ import (
 	"github.com/dbrest-io/dbrest-operator/internal/restapi"
 )
 
-// step is the outcome of one reconcile: the kstatus phase with its reason
+// outcome is what a reconcile ends with: the kstatus phase with its reason
 // and message, when to come back, and the event the outcome deserves.
 // Conditions are computed from it and nothing else.
-type step struct {
+type outcome struct {
 	phase   conditions.Phase
 	reason  string
 	message string
@@ -28,12 +29,10 @@ type step struct {
 	retry bool
 	// retryAfter is the server's Retry-After, honoured by the backoff.
 	retryAfter time.Duration
-	// terminal marks a failure that retrying the same spec cannot fix:
-	// it is recorded in status.lastFailedFingerprint and not tried again
-	// before a change (or the slow recheck of its class).
-	terminal bool
 	// event, when set, is recorded once for this outcome.
 	event *event
+	// keep leaves the conditions as they are: nothing new was learnt.
+	keep bool
 }
 
 // event is a Kubernetes event to record about the Deployment.
@@ -54,12 +53,15 @@ const (
 	eventJobFailed        = "JobFailed"
 	eventJobTimedOut      = "JobTimedOut"
 	eventDriftDetected    = "DriftDetected"
+	eventSpecNotApplied   = "SpecNotApplied"
+	eventOutcomeUnknown   = "OutcomeUnknown"
+	eventJobFound         = "JobFound"
 	eventUndeployed       = "Undeployed"
 	eventOrphaned         = "Orphaned"
 	eventRequestFailed    = "RequestFailed"
 )
 
-// Slow requeues for outcomes that need a change from the user but may
+// Slow rechecks for failures that need a change from the user but may
 // also heal on the server's side (credentials fixed there, a proxy
 // reconfigured). They are far apart, so they never make a hot loop.
 const (
@@ -72,7 +74,7 @@ type errorClass struct {
 	reason string
 	// terminal: retrying cannot help until something changes.
 	terminal bool
-	// recheck is the slow requeue of a terminal class that may also heal
+	// recheck is the slow retry of a terminal class that may also heal
 	// on the server's side (0: wait for a change).
 	recheck time.Duration
 	// hint tells the user what to do.
@@ -131,39 +133,58 @@ func classify(err error) errorClass {
 	}
 }
 
-// errorStep turns a failed call into the Deployment's step.
-func errorStep(op string, err error) step {
+// errorOutcome turns a failed call into an outcome: Progressing with
+// backoff for a retryable class, Stalled with the class's slow recheck
+// for a terminal one.
+func errorOutcome(op string, err error) outcome {
 	c := classify(err)
 	msg := fmt.Sprintf("%s failed: %v", op, err)
 	if !c.terminal {
-		return step{phase: conditions.Progressing, reason: c.reason, message: msg, retry: true, retryAfter: restapi.RetryAfter(err)}
+		return outcome{phase: conditions.Progressing, reason: c.reason, message: msg, retry: true, retryAfter: restapi.RetryAfter(err)}
 	}
-	return step{phase: conditions.Stalled, reason: c.reason, message: msg + "; " + c.hint, requeue: c.recheck, terminal: true,
+	return outcome{phase: conditions.Stalled, reason: c.reason, message: msg + "; " + c.hint, requeue: c.recheck,
 		event: &event{warning: true, reason: eventRequestFailed, message: msg}}
 }
 
-// recheckPeriod is how often a terminal failure with this reason is tried
-// again without a change; 0 means only a change retries it.
-func recheckPeriod(reason string) time.Duration {
-	switch reason {
-	case dbrestv1.ReasonUnauthorized, dbrestv1.ReasonForbidden:
-		return credentialsRecheck
-	case dbrestv1.ReasonNotFound, dbrestv1.ReasonProtocolMismatch, dbrestv1.ReasonUnexpectedStatus, dbrestv1.ReasonTLSError:
-		return protocolRecheck
+// outcomeUnknown says whether a mutating call that returned err may still
+// have been carried out by the server. Only a 4xx, or a request that
+// surely never left, is a refusal: a 5xx may come from a proxy that gave
+// up while the server went on, and a 2xx whose body could not be used
+// (no job link, a link to another origin) was accepted.
+func outcomeUnknown(err error) bool {
+	var transport *restapi.TransportError
+	if errors.As(err, &transport) {
+		return !transport.NotSent
 	}
-	return 0
+	code := restapi.StatusCode(err)
+	return code >= 500 || (code >= 200 && code < 300)
 }
 
-// fingerprint identifies what the server is asked to apply: the
-// application and the detached setting. Targets are a set, so they are
-// sorted first; a reordering is not a change.
-func fingerprint(spec *dbrestv1.DeploymentSpec) string {
-	app := spec.Application
-	app.Targets = slices.Sorted(slices.Values(app.Targets))
+// fingerprint identifies an application as the server should run it.
+// Targets are a set, so they are sorted; absent and empty properties are
+// the same. The server's copy (serverFingerprint) is computed the same
+// way, so the two compare.
+func fingerprint(app *dbrestv1.ApplicationSpec) string {
+	return hashApplication(app.Name, app.DeploymentPath, app.Targets, app.PlanPath, app.Version, app.Properties)
+}
+
+// serverFingerprint is fingerprint of the application the server shows.
+func serverFingerprint(app *restapi.Application) string {
+	return hashApplication(app.Name, app.DeploymentPath, app.Targets, app.PlanPath, app.Version, app.Properties)
+}
+
+func hashApplication(name, path string, targets []string, plan, version string, props map[string]string) string {
+	if props == nil {
+		props = map[string]string{}
+	}
 	b, _ := json.Marshal(struct {
-		App      dbrestv1.ApplicationSpec `json:"app"`
-		Detached bool                     `json:"detached"`
-	}{app, detached(spec)})
+		Name       string            `json:"name"`
+		Path       string            `json:"deploymentPath"`
+		Targets    []string          `json:"targets"`
+		Plan       string            `json:"planPath"`
+		Version    string            `json:"version"`
+		Properties map[string]string `json:"properties"`
+	}{name, path, slices.Sorted(slices.Values(targets)), plan, version, props})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:12])
 }
@@ -175,43 +196,67 @@ func failureKey(fp, connKey string) string { return fp + "@" + connKey }
 
 func detached(spec *dbrestv1.DeploymentSpec) bool { return spec.Detached == nil || *spec.Detached }
 
-// drift lists the fields where the server's copy differs from the spec.
-// A field the server does not report (empty) is not compared: servers may
-// leave optional fields out, and that is not drift.
-func drift(app *restapi.Application, want *dbrestv1.ApplicationSpec) []string {
+// differences lists the fields where the server's application differs
+// from the spec. Every field is compared, empty ones included: a server
+// that keeps a plan the spec no longer has does not run the spec.
+func differences(app *restapi.Application, want *dbrestv1.ApplicationSpec) []string {
 	var fields []string
-	if app.DeploymentPath != "" && app.DeploymentPath != want.DeploymentPath {
+	if app.DeploymentPath != want.DeploymentPath {
 		fields = append(fields, "deploymentPath")
 	}
-	if len(app.Targets) > 0 && !sameSet(app.Targets, want.Targets) {
+	if !sameSet(app.Targets, want.Targets) {
 		fields = append(fields, "targets")
 	}
-	if app.PlanPath != "" && app.PlanPath != want.PlanPath {
+	if app.PlanPath != want.PlanPath {
 		fields = append(fields, "planPath")
 	}
-	if app.Version != "" && app.Version != want.Version {
+	if app.Version != want.Version {
 		fields = append(fields, "version")
 	}
-	if len(app.Properties) > 0 && !mapsEqual(app.Properties, want.Properties) {
+	// maps.Equal holds nil and empty as equal: both mean no properties.
+	if !maps.Equal(app.Properties, want.Properties) {
 		fields = append(fields, "properties")
 	}
 	return fields
 }
 
 func sameSet(a, b []string) bool {
-	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
+	return slices.Equal(slices.Compact(slices.Sorted(slices.Values(a))), slices.Compact(slices.Sorted(slices.Values(b))))
 }
 
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
+// describeDifferences names each differing field with both values, for a
+// condition message.
+func describeDifferences(app *restapi.Application, want *dbrestv1.ApplicationSpec, fields []string) string {
+	parts := make([]string, 0, len(fields))
+	for _, f := range fields {
+		var have, wanted any
+		switch f {
+		case "deploymentPath":
+			have, wanted = app.DeploymentPath, want.DeploymentPath
+		case "targets":
+			have, wanted = app.Targets, want.Targets
+		case "planPath":
+			have, wanted = app.PlanPath, want.PlanPath
+		case "version":
+			have, wanted = app.Version, want.Version
+		case "properties":
+			have, wanted = app.Properties, want.Properties
 		}
+		parts = append(parts, fmt.Sprintf("%s: server has %s, spec says %s", f, show(have), show(wanted)))
 	}
-	return true
+	return strings.Join(parts, "; ")
+}
+
+func show(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil || string(b) == "null" {
+		return `""`
+	}
+	const maxShown = 200
+	if len(b) > maxShown {
+		return string(b[:maxShown]) + "…"
+	}
+	return string(b)
 }
 
 // applicationSpec converts the API's application to the client's body.
@@ -231,7 +276,7 @@ func jobErrors(j *restapi.Job) string {
 	return strings.Join(msgs, "; ")
 }
 
-// operationVerb names the reason of a job in progress by its operation.
+// operationReason names the reason of a call in progress by its operation.
 func operationReason(op dbrestv1.JobOperation) string {
 	switch op {
 	case dbrestv1.JobOperationRedeploy:
@@ -241,4 +286,43 @@ func operationReason(op dbrestv1.JobOperation) string {
 	default:
 		return dbrestv1.ReasonDeploying
 	}
+}
+
+// acceptedEvent names the event of an accepted call by its operation.
+func acceptedEvent(op dbrestv1.JobOperation) string {
+	switch op {
+	case dbrestv1.JobOperationRedeploy:
+		return eventRedeployAccepted
+	case dbrestv1.JobOperationUndeploy:
+		return eventUndeployAccepted
+	default:
+		return eventDeployAccepted
+	}
+}
+
+// serverOperation is the job operation a server names for op.
+func serverOperation(op dbrestv1.JobOperation) string {
+	switch op {
+	case dbrestv1.JobOperationRedeploy:
+		return "redeploy"
+	case dbrestv1.JobOperationUndeploy:
+		return "remove"
+	default:
+		return "deploy"
+	}
+}
+
+// pollDelay is when to read a job again: the server's Retry-After when it
+// sent one, else the poll interval for the first polls, then doubling up
+// to maxPoll, so a long job costs a few reads, not hundreds.
+func pollDelay(interval, maxPoll, retryAfter time.Duration, polls int32) time.Duration {
+	if retryAfter > 0 {
+		return min(retryAfter, max(maxPoll, interval))
+	}
+	const steadyPolls = 6
+	d := interval
+	for i := int32(steadyPolls); i < polls && d < maxPoll; i++ {
+		d *= 2
+	}
+	return min(d, max(maxPoll, interval))
 }

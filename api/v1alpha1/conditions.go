@@ -29,6 +29,10 @@ const (
 	ReasonConflict = "Conflict"
 	// ReasonJobFailed: the server's job failed; the message has its target errors.
 	ReasonJobFailed = "JobFailed"
+	// ReasonSpecNotApplied: the server finished the job (or answered
+	// synchronously) but the application it shows differs from the spec;
+	// the message names the fields.
+	ReasonSpecNotApplied = "SpecNotApplied"
 	// ReasonJobTimedOut: the job ran longer than spec.timeout.
 	ReasonJobTimedOut = "JobTimedOut"
 	// ReasonInvalidSpec: the server rejected the request (HTTP 400).

@@ -37,10 +37,12 @@ const (
 	JobStatusCompleted = "completed"
 	// JobStatusFailed: the job finished with errors.
 	JobStatusFailed = "failed"
-	// JobStatusPending: an undeploy is about to be sent; if the operator
-	// stops before its answer lands, the next one looks for its job
-	// before sending another (the application stays STATE_ACTIVE while
-	// it is removed, so reading it cannot tell).
+	// JobStatusPending: the intent of a mutating call. It is written
+	// before the call is sent, and stays while the call's outcome is
+	// unknown (no answer, a time-out or a 5xx: a proxy may give up while
+	// the server still acts). The operator settles it before it sends
+	// anything else: it looks for the server's job, and reads the
+	// application only when there is none.
 	JobStatusPending = "pending"
 	// JobStatusExpired: the server forgot the job before its outcome was
 	// read; the operator settled it by reading the application.
@@ -148,26 +150,31 @@ type DeploymentSpec struct {
 	Suspend bool `json:"suspend,omitempty"`
 }
 
-// JobRecord is a job the operator started, as last seen on the server. It
-// is written to status before the operator waits on it, so a restarted
-// operator resumes polling instead of calling again.
+// JobRecord is the last mutating call the operator made and its job, as
+// last seen on the server. Its intent (operation, fingerprint, time) is
+// written to status before the call is sent, and the job URL before the
+// operator waits on it, so a restarted operator resumes polling, or finds
+// the job it lost, instead of calling again.
 type JobRecord struct {
-	// URL is the absolute URL of the job resource; empty while an
-	// undeploy is pending.
+	// URL is the absolute URL of the job resource; empty while the call
+	// is pending and for calls the server finished synchronously.
 	// +optional
 	URL string `json:"url,omitempty"`
 	// Operation is the mutating call the job carries out.
 	// +required
 	Operation JobOperation `json:"operation"`
-	// Status is the job's status as last seen: "in progress", "completed",
-	// "failed", "expired" when the server forgot it before it was read, or
-	// "pending" while an undeploy is being sent.
+	// Status is the job's status as last seen: "pending" from the intent
+	// until the call's outcome is known, "in progress", "completed",
+	// "failed", or "expired" when the server forgot it before it was read.
 	// +optional
 	Status string `json:"status,omitempty"`
-	// Fingerprint is the spec fingerprint the job applies.
+	// Fingerprint is the fingerprint of spec.application the call applies
+	// (empty for an undeploy).
 	// +optional
 	Fingerprint string `json:"fingerprint,omitempty"`
-	// StartedAt is when the server accepted the call.
+	// StartedAt is when the call was sent: the intent is recorded with
+	// this time just before the call, so the server's job for it began
+	// at or after it.
 	// +required
 	StartedAt metav1.Time `json:"startedAt"`
 	// LastPolledAt is when the job was last read.
@@ -206,14 +213,23 @@ type DeploymentStatus struct {
 	Job *JobRecord `json:"job,omitempty"`
 
 	// LastAppliedFingerprint is the fingerprint of the spec.application
-	// (and detached setting) that the server last accepted and finished.
+	// that the server was last seen running, every field compared.
 	// +optional
 	LastAppliedFingerprint string `json:"lastAppliedFingerprint,omitempty"`
 
-	// LastFailedFingerprint is the fingerprint whose job last failed; the
-	// operator does not try it again until the spec changes.
+	// LastFailedFingerprint is the fingerprint (and connection) whose last
+	// attempt failed in a way retrying cannot fix; the operator does not
+	// try it again until the spec, the DatabaseAPI or its Secret changes,
+	// or until recheckAt.
 	// +optional
 	LastFailedFingerprint string `json:"lastFailedFingerprint,omitempty"`
+
+	// RecheckAt is when a failure recorded in lastFailedFingerprint is
+	// tried once more without a change, for failures that may heal on
+	// the server's side (credentials, a proxy, a server that did not
+	// apply a field); unset: only a change retries it.
+	// +optional
+	RecheckAt *metav1.Time `json:"recheckAt,omitempty"`
 
 	// LastSyncedAt is when the application was last read from the server;
 	// the next drift check is due resyncInterval later.

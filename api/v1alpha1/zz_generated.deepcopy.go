@@ -317,6 +317,10 @@ func (in *DeploymentStatus) DeepCopyInto(out *DeploymentStatus) {
 		*out = new(JobRecord)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.RecheckAt != nil {
+		in, out := &in.RecheckAt, &out.RecheckAt
+		*out = (*in).DeepCopy()
+	}
 	if in.LastSyncedAt != nil {
 		in, out := &in.LastSyncedAt, &out.LastSyncedAt
 		*out = (*in).DeepCopy()

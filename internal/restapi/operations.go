@@ -62,10 +62,37 @@ func (c *Client) Deploy(ctx context.Context, spec ApplicationSpec) (*Result, err
 	return c.mutate(ctx, r, &spec)
 }
 
-// Redeploy updates an application with the fields set in spec.
+// Redeploy replaces an application's fields with spec. Every field is
+// sent, the empty ones as "" and {}: the contract keeps a field that is
+// absent from a redeploy, so leaving an emptied field out would never
+// clear it on the server.
 func (c *Client) Redeploy(ctx context.Context, spec ApplicationSpec) (*Result, error) {
 	r := c.newRequest(OpRedeploy, http.MethodPost, c.cfg.Paths.Redeploy, spec.Name, true)
 	return c.mutate(ctx, r, &spec)
+}
+
+// redeployBody is a redeploy's wire form: no field is omitted.
+type redeployBody struct {
+	Name           string            `json:"name"`
+	DeploymentPath string            `json:"deploymentPath"`
+	Targets        []string          `json:"targets"`
+	PlanPath       string            `json:"planPath"`
+	Version        string            `json:"version"`
+	Properties     map[string]string `json:"properties"`
+}
+
+// encodeSpec writes the body of a deploy (empty optional fields left
+// out) or of a redeploy (every field present).
+func encodeSpec(op Operation, spec *ApplicationSpec) ([]byte, error) {
+	if op != OpRedeploy {
+		return json.Marshal(spec)
+	}
+	props := spec.Properties
+	if props == nil {
+		props = map[string]string{}
+	}
+	return json.Marshal(redeployBody{Name: spec.Name, DeploymentPath: spec.DeploymentPath, Targets: spec.Targets,
+		PlanPath: spec.PlanPath, Version: spec.Version, Properties: props})
 }
 
 // Undeploy removes an application; it may answer 200, 202 (a job) or 204.
@@ -189,7 +216,7 @@ func (c *Client) mutate(ctx context.Context, r request, spec *ApplicationSpec) (
 		if spec.Name == "" {
 			return nil, emptyName(r)
 		}
-		body, err := json.Marshal(spec)
+		body, err := encodeSpec(r.op, spec)
 		if err != nil {
 			return nil, c.protocolError(r, nil, "cannot encode the spec: "+err.Error())
 		}

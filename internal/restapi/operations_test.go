@@ -156,11 +156,16 @@ func TestRequestShape(t *testing.T) {
 			`{"name":"orders","deploymentPath":"/apps/orders-1.4.2.war","targets":["cluster1"]}`, DefaultRequestedBy},
 		{"redeploy sync with custom X-Requested-By", func(c *Config) { c.Detached = &f; c.Headers = map[string]string{"X-Requested-By": "me"} },
 			func(c *Client) error {
-				_, err := c.Redeploy(context.Background(), ApplicationSpec{Name: "orders", Version: "2", Properties: map[string]string{"a": "b"}})
+				_, err := c.Redeploy(context.Background(), ApplicationSpec{Name: "orders", DeploymentPath: "/a.war", Targets: []string{"c1"},
+					Version: "2", Properties: map[string]string{"a": "b"}})
 				return err
 			},
 			"POST", testBase + "deployments/application/id/orders/redeploy", "__detached=false",
-			`{"name":"orders","version":"2","properties":{"a":"b"}}`, "me"},
+			`{"name":"orders","deploymentPath":"/a.war","targets":["c1"],"planPath":"","version":"2","properties":{"a":"b"}}`, "me"},
+		{"redeploy sends emptied fields explicitly, so the server clears them", nil,
+			func(c *Client) error { _, err := c.Redeploy(context.Background(), ordersSpec); return err },
+			"POST", testBase + "deployments/application/id/orders/redeploy", "__detached=true",
+			`{"name":"orders","deploymentPath":"/apps/orders-1.4.2.war","targets":["cluster1"],"planPath":"","version":"","properties":{}}`, DefaultRequestedBy},
 		{"undeploy escapes the name", nil,
 			func(c *Client) error { _, err := c.Undeploy(context.Background(), "a/b c:d"); return err },
 			"DELETE", testBase + "deployments/application/id/a%2Fb%20c:d", "__detached=true", "", DefaultRequestedBy},

@@ -129,7 +129,9 @@ func TestSimulatorLifecycle(t *testing.T) {
 				t.Fatalf("app %+v err %v", app, err)
 			}
 
-			res, err = c.Redeploy(ctx, ApplicationSpec{Name: "orders", Version: "2.0"})
+			v2 := ordersSpec
+			v2.Version = "2.0"
+			res, err = c.Redeploy(ctx, v2)
 			if err != nil {
 				t.Fatalf("Redeploy: %v", err)
 			}

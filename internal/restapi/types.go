@@ -30,9 +30,10 @@ type Observer interface {
 	ObserveRequest(op Operation, code int, d time.Duration)
 }
 
-// ApplicationSpec is the body of a deploy or redeploy. Name is always sent;
-// every other field is omitted when empty, so a redeploy sends only what it
-// sets.
+// ApplicationSpec is the body of a deploy or redeploy. A deploy omits the
+// empty optional fields; a redeploy sends every field, an empty one as ""
+// or {}, because on a redeploy an absent field keeps the server's value and
+// only an empty one clears it.
 type ApplicationSpec struct {
 	// Name identifies the application; required by every call.
 	Name string `json:"name"`

@@ -1,0 +1,244 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
+	"github.com/dbrest-io/dbrest-operator/internal/conditions"
+	"github.com/dbrest-io/dbrest-operator/internal/connection"
+	"github.com/dbrest-io/dbrest-operator/internal/restapi"
+)
+
+// errStateMachineLoop is returned when one reconcile takes more actions
+// than any path needs; controller-runtime then backs off.
+var errStateMachineLoop = errors.New("the Deployment state machine did not settle within one reconcile; backing off")
+
+// connected is a Deployment's client with what the decision needs of
+// its connection.
+type connected struct {
+	client         ApplicationClient
+	key            string
+	requestTimeout time.Duration
+}
+
+// observe gathers the Kubernetes side of the observation: the object,
+// the owner of its application, and its DatabaseAPI's client.
+func (r *DeploymentReconciler) observe(ctx context.Context, obj *dbrestv1.Deployment) (*observation, connected, error) {
+	o := &observation{
+		now:        time.Now(),
+		generation: obj.Generation,
+		spec:       &obj.Spec,
+		status:     *obj.Status.DeepCopy(),
+		deleting:   !obj.DeletionTimestamp.IsZero(),
+		finalizer:  controllerutil.ContainsFinalizer(obj, dbrestv1.FinalizerName),
+		resync:     r.resyncInterval(obj),
+		maxPoll:    r.maxPoll(),
+	}
+	owner, err := r.owner(ctx, obj)
+	if err != nil {
+		return nil, connected{}, err
+	}
+	o.owner = owner
+	conn, blocked := r.connect(ctx, obj)
+	o.blocked, o.connKey, o.requestTimeout = blocked, conn.key, conn.requestTimeout
+	if blocked != nil && o.deleting {
+		o.namespaceDeleting = r.namespaceDeleting(ctx, obj.Namespace)
+	}
+	return o, conn, nil
+}
+
+// finish turns the outcome into conditions, an event and a requeue.
+func (r *DeploymentReconciler) finish(ctx context.Context, obj *dbrestv1.Deployment, out outcome) reconcile.Result {
+	if !out.keep {
+		obj.Status.ObservedGeneration = obj.Generation
+		repeated := conditions.Reason(obj.Status.Conditions) == out.reason
+		conditions.Apply(&obj.Status.Conditions, obj.Generation, out.phase, out.reason, out.message)
+		// A warning that keeps coming for the same reason is one event,
+		// not one per retry.
+		if out.event != nil && (!repeated || !out.event.warning) {
+			r.record(obj, *out.event)
+		}
+	}
+	delay := out.requeue
+	if out.retry {
+		delay = r.retries.next(obj.UID, out.retryAfter)
+	} else {
+		r.retries.reset(obj.UID)
+	}
+	log.FromContext(ctx).V(1).Info("reconciled", "phase", out.phase.String(), "reason", out.reason, "requeueAfter", delay)
+	return reconcile.Result{RequeueAfter: delay}
+}
+
+func (r *DeploymentReconciler) record(obj *dbrestv1.Deployment, ev event) {
+	typ := "Normal"
+	if ev.warning {
+		typ = "Warning"
+	}
+	r.Recorder.Eventf(obj, nil, typ, ev.reason, "Reconcile", "%s", ev.message)
+}
+
+// noteJobEnd tells the job observer of a job that this decision saw end.
+func (r *DeploymentReconciler) noteJobEnd(before, after *dbrestv1.JobRecord) {
+	if r.Jobs == nil || before == nil || after == nil || before.Status != dbrestv1.JobStatusInProgress || before.URL != after.URL {
+		return
+	}
+	switch after.Status {
+	case dbrestv1.JobStatusCompleted, dbrestv1.JobStatusFailed, dbrestv1.JobStatusExpired:
+		r.Jobs.ObserveJob(after.Operation, after.Status, time.Since(after.StartedAt.Time))
+	}
+}
+
+// addFinalizer is the first write for a new Deployment.
+func (r *DeploymentReconciler) addFinalizer(ctx context.Context, obj *dbrestv1.Deployment) error {
+	patch := client.MergeFrom(obj.DeepCopy())
+	controllerutil.AddFinalizer(obj, dbrestv1.FinalizerName)
+	return r.Patch(ctx, obj, patch)
+}
+
+// recordIntent writes the status, which now holds the intent of the
+// mutating call about to be sent. It is the one status write that must
+// land before a call: if the operator stops before the answer is
+// recorded, the next one finds the intent and settles it instead of
+// sending a second call.
+func (r *DeploymentReconciler) recordIntent(ctx context.Context, obj *dbrestv1.Deployment, before *dbrestv1.DeploymentStatus) error {
+	if err := r.patchStatus(ctx, obj, before); err != nil {
+		return err
+	}
+	*before = *obj.Status.DeepCopy()
+	return nil
+}
+
+// send makes the mutating call op.
+func (r *DeploymentReconciler) send(ctx context.Context, conn connected, obj *dbrestv1.Deployment, op dbrestv1.JobOperation) (*restapi.Result, error) {
+	switch op {
+	case dbrestv1.JobOperationDeploy:
+		return conn.client.Deploy(ctx, applicationSpec(&obj.Spec.Application))
+	case dbrestv1.JobOperationRedeploy:
+		return conn.client.Redeploy(ctx, applicationSpec(&obj.Spec.Application))
+	default:
+		return conn.client.Undeploy(ctx, obj.Spec.Application.Name)
+	}
+}
+
+// listJobs reads the server's jobs with the URL to poll each.
+func (r *DeploymentReconciler) listJobs(ctx context.Context, conn connected) *jobsResult {
+	jobs, err := conn.client.ListJobs(ctx)
+	if err != nil {
+		return &jobsResult{err: err}
+	}
+	out := make([]listedJob, len(jobs))
+	for i := range jobs {
+		out[i] = listedJob{Job: jobs[i], url: conn.client.JobURL(jobs[i].ID)}
+	}
+	return &jobsResult{jobs: out}
+}
+
+// release removes the finalizer, letting Kubernetes delete the object.
+func (r *DeploymentReconciler) release(ctx context.Context, obj *dbrestv1.Deployment, ev event) (reconcile.Result, error) {
+	patch := client.MergeFrom(obj.DeepCopy())
+	controllerutil.RemoveFinalizer(obj, dbrestv1.FinalizerName)
+	if err := r.Patch(ctx, obj, patch); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	r.record(obj, ev)
+	r.retries.forget(obj.UID)
+	r.writes.forget(obj.UID)
+	return reconcile.Result{}, nil
+}
+
+func (r *DeploymentReconciler) namespaceDeleting(ctx context.Context, namespace string) bool {
+	var ns corev1.Namespace
+	if err := r.Get(ctx, types.NamespacedName{Name: namespace}, &ns); err != nil {
+		return false
+	}
+	return !ns.DeletionTimestamp.IsZero()
+}
+
+// connect resolves the DatabaseAPI and its client. A DatabaseAPI that is
+// missing or misconfigured in a way no call can fix blocks the Deployment
+// with an outcome that points at it.
+func (r *DeploymentReconciler) connect(ctx context.Context, obj *dbrestv1.Deployment) (connected, *outcome) {
+	ref := obj.Spec.DatabaseAPIRef.Name
+	api := &dbrestv1.DatabaseAPI{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref}, api); err != nil {
+		if apierrors.IsNotFound(err) {
+			return connected{}, &outcome{phase: conditions.Progressing, reason: dbrestv1.ReasonDatabaseAPINotReady,
+				message: fmt.Sprintf("DatabaseAPI %q not found in namespace %q; create it", ref, obj.Namespace)}
+		}
+		return connected{}, &outcome{phase: conditions.Progressing, reason: dbrestv1.ReasonDatabaseAPINotReady,
+			message: fmt.Sprintf("reading DatabaseAPI %q: %v", ref, err), retry: true}
+	}
+	if ready := meta.FindStatusCondition(api.Status.Conditions, dbrestv1.ReadyCondition); ready != nil &&
+		ready.Status != "True" && ready.ObservedGeneration == api.Generation && blocksDeployments(ready.Reason) {
+		reason := dbrestv1.ReasonDatabaseAPINotReady
+		if ready.Reason == dbrestv1.ReasonCredentialsNotFound {
+			reason = dbrestv1.ReasonCredentialsNotFound
+		}
+		msg := fmt.Sprintf("DatabaseAPI %q is not ready (%s): %s", ref, ready.Reason, ready.Message)
+		return connected{}, &outcome{phase: conditions.Stalled, reason: reason, message: msg,
+			event: &event{warning: true, reason: reason, message: msg}}
+	}
+	c, key, err := r.Clients(ctx, api, detached(&obj.Spec))
+	if err != nil {
+		var creds *connection.CredentialsError
+		reason := dbrestv1.ReasonDatabaseAPINotReady
+		if errors.As(err, &creds) {
+			reason = dbrestv1.ReasonCredentialsNotFound
+		}
+		var ca *connection.CAError
+		var cfg *connection.ConfigError
+		if errors.As(err, &creds) || errors.As(err, &ca) || errors.As(err, &cfg) {
+			msg := fmt.Sprintf("DatabaseAPI %q cannot be used: %v", ref, err)
+			return connected{}, &outcome{phase: conditions.Stalled, reason: reason, message: msg,
+				event: &event{warning: true, reason: reason, message: msg}}
+		}
+		return connected{}, &outcome{phase: conditions.Progressing, reason: reason, message: err.Error(), retry: true}
+	}
+	timeout := restapi.DefaultRequestTimeout
+	if api.Spec.RequestTimeout != nil && api.Spec.RequestTimeout.Duration > 0 {
+		timeout = api.Spec.RequestTimeout.Duration
+	}
+	return connected{client: c, key: key, requestTimeout: timeout}, nil
+}
+
+// blocksDeployments says whether a DatabaseAPI's not-ready reason makes
+// every call of its Deployments fail. Transient reasons (unreachable,
+// 5xx, 429) and credential reasons do not block: each Deployment then
+// reports the outcome of its own calls.
+func blocksDeployments(reason string) bool {
+	switch reason {
+	case dbrestv1.ReasonInvalidConfig, dbrestv1.ReasonCANotFound, dbrestv1.ReasonCredentialsNotFound,
+		dbrestv1.ReasonNotFound, dbrestv1.ReasonTLSError, dbrestv1.ReasonProtocolMismatch:
+		return true
+	}
+	return false
+}
+
+func (r *DeploymentReconciler) resyncInterval(obj *dbrestv1.Deployment) time.Duration {
+	if obj.Spec.ResyncInterval != nil && obj.Spec.ResyncInterval.Duration > 0 {
+		return obj.Spec.ResyncInterval.Duration
+	}
+	if r.Options.ResyncInterval > 0 {
+		return r.Options.ResyncInterval
+	}
+	return 10 * time.Minute
+}
+
+func (r *DeploymentReconciler) maxPoll() time.Duration {
+	if r.Options.MaxPollInterval > 0 {
+		return r.Options.MaxPollInterval
+	}
+	return time.Minute
+}

@@ -1,0 +1,410 @@
+package controllers
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
+	"github.com/dbrest-io/dbrest-operator/internal/conditions"
+	"github.com/dbrest-io/dbrest-operator/internal/restapi"
+)
+
+// The Deployment reconciler is observe → decide → act. decide is a pure
+// function of an observation; the reconciler carries out the action it
+// returns (a read, a mutating call, a finalizer write) and adds what it
+// saw to the observation, then asks again, until the decision is to
+// finish or to release the object. Every status change is made here, so
+// the table in deployment_decide_test.go covers the whole state machine.
+
+// observation is everything one reconcile has seen so far.
+type observation struct {
+	now time.Time
+
+	// The object.
+	generation int64
+	spec       *dbrestv1.DeploymentSpec
+	// status is the status as decided so far in this reconcile.
+	status    dbrestv1.DeploymentStatus
+	deleting  bool
+	finalizer bool
+
+	// The Kubernetes side.
+	// owner names the Deployment that owns the same application, when it
+	// is another one.
+	owner string
+	// blocked is set when the DatabaseAPI cannot be used.
+	blocked *outcome
+	// namespaceDeleting is set when the namespace is being deleted (read
+	// only when a deletion is blocked).
+	namespaceDeleting bool
+	connKey           string
+	// requestTimeout is the DatabaseAPI's: a call whose outcome is unknown
+	// is settled no sooner than this after it was sent.
+	requestTimeout time.Duration
+	resync         time.Duration
+	maxPoll        time.Duration
+
+	// The server's answers in this reconcile, each set by the action of
+	// the same name; an action that may change the server clears them.
+	poll *pollResult
+	jobs *jobsResult
+	app  *appResult
+	call *callResult
+}
+
+// pollResult is the answer to a GET of status.job.url.
+type pollResult struct {
+	job *restapi.JobStatus
+	err error
+}
+
+// listedJob is a job from the server's list, with the URL to poll it.
+type listedJob struct {
+	restapi.Job
+	url string
+}
+
+// jobsResult is the answer to a list of the server's jobs.
+type jobsResult struct {
+	jobs []listedJob
+	err  error
+}
+
+// appResult is the answer to a GET of the application; a
+// *restapi.NotFoundError means it is absent.
+type appResult struct {
+	app *restapi.Application
+	err error
+}
+
+// callResult is the answer to the mutating call just sent.
+type callResult struct {
+	op  dbrestv1.JobOperation
+	res *restapi.Result
+	err error
+}
+
+// action is what the reconciler does next.
+type action int
+
+const (
+	// actFinish records the outcome (conditions, requeue) and returns.
+	actFinish action = iota
+	// actAddFinalizer writes the finalizer, before any call.
+	actAddFinalizer
+	// actPollJob reads status.job.url.
+	actPollJob
+	// actListJobs reads the server's jobs, to settle a pending call.
+	actListJobs
+	// actReadApp reads the application.
+	actReadApp
+	// actSend writes status (which holds the intent) and then sends the
+	// mutating call decision.op.
+	actSend
+	// actRelease removes the finalizer: the object may go.
+	actRelease
+)
+
+// decision is decide's answer: the next action, the status to hold from
+// now on, and, when finishing or releasing, the outcome.
+type decision struct {
+	action action
+	op     dbrestv1.JobOperation
+	status dbrestv1.DeploymentStatus
+	// outcome is recorded by actFinish; its event (or event, for the
+	// other actions) is recorded as the action is taken.
+	outcome outcome
+	event   *event
+}
+
+// decider holds one decision in the making: the observation and a copy
+// of the status that the decision changes.
+type decider struct {
+	o  *observation
+	st *dbrestv1.DeploymentStatus
+	fp string
+}
+
+// decide is the whole state machine: it maps what was observed to what to
+// do next.
+func decide(o *observation) decision {
+	st := o.status.DeepCopy()
+	d := &decider{o: o, st: st, fp: fingerprint(&o.spec.Application)}
+	switch {
+	case o.deleting:
+		return d.deletion()
+	case !o.finalizer:
+		// The finalizer lands before any call to the server, so no
+		// application is deployed for an object that could vanish
+		// without undeploying it.
+		return d.next(actAddFinalizer, nil)
+	case o.owner != "":
+		return d.finish(outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonConflict, message: fmt.Sprintf(
+			"application %q on DatabaseAPI %q is managed by Deployment %q; this one makes no calls",
+			o.spec.Application.Name, o.spec.DatabaseAPIRef.Name, o.owner)})
+	case o.spec.Suspend:
+		return d.finish(outcome{phase: conditions.Paused, reason: dbrestv1.ReasonSuspended,
+			message: "spec.suspend is true: the operator makes no calls for this Deployment"})
+	case o.blocked != nil:
+		return d.finish(*o.blocked)
+	}
+	return d.current()
+}
+
+// current continues from the call or job in status, if any.
+func (d *decider) current() decision {
+	if j := d.st.Job; j != nil {
+		switch j.Status {
+		case dbrestv1.JobStatusPending:
+			if d.o.call != nil {
+				return d.answered()
+			}
+			return d.settle()
+		case dbrestv1.JobStatusInProgress:
+			return d.follow()
+		}
+	}
+	if d.o.deleting {
+		return d.undeploy()
+	}
+	return d.converge()
+}
+
+// converge brings the server to the spec: it reads the application when
+// the spec changed, a resync is due or a job just ended, and sends at most
+// one deploy or redeploy.
+func (d *decider) converge() decision {
+	o, st := d.o, d.st
+	name := o.spec.Application.Name
+	key := failureKey(d.fp, o.connKey)
+	if st.LastFailedFingerprint == key && (st.RecheckAt == nil || o.now.Before(st.RecheckAt.Time)) {
+		// A failure that retrying this spec on this connection cannot
+		// fix: the conditions already say so; wait for a change or the
+		// recheck.
+		out := outcome{phase: conditions.Stalled, keep: true}
+		if st.RecheckAt != nil {
+			out.requeue = st.RecheckAt.Sub(o.now)
+		}
+		return d.finish(out)
+	}
+	if st.LastAppliedFingerprint == d.fp && d.untilResync() > 0 {
+		return d.ready(nil)
+	}
+	if o.app == nil {
+		return d.next(actReadApp, nil)
+	}
+	var notFound *restapi.NotFoundError
+	switch err := o.app.err; {
+	case errors.As(err, &notFound):
+		st.ApplicationState = ""
+		st.LastSyncedAt = d.now()
+		var ev *event
+		if st.LastAppliedFingerprint != "" {
+			ev = &event{warning: true, reason: eventDriftDetected,
+				message: fmt.Sprintf("application %q was removed from the server out of band; deploying it again", name)}
+		}
+		return d.send(dbrestv1.JobOperationDeploy, ev)
+	case err != nil:
+		return d.failed("reading application "+name, err)
+	}
+	app := o.app.app
+	st.LastHTTPStatus, st.LastError = 200, ""
+	st.ApplicationState = app.State
+	st.LastSyncedAt = d.now()
+	if app.State == restapi.StateNew {
+		// A job is running that we have no record of (another client's):
+		// never send a second call over it.
+		return d.finish(outcome{phase: conditions.Progressing, reason: dbrestv1.ReasonDeploying,
+			message: fmt.Sprintf("application %q is STATE_NEW on the server: waiting for its running job to finish", name),
+			requeue: pollInterval(o.spec)})
+	}
+	fields := differences(app, &o.spec.Application)
+	if len(fields) == 0 {
+		if app.State == restapi.StateFailed {
+			d.recordFailure(0)
+			return d.finish(outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonJobFailed,
+				message: fmt.Sprintf("application %q is STATE_FAILED on the server with this spec; change the spec to redeploy it", name)})
+		}
+		st.LastAppliedFingerprint = d.fp
+		st.LastFailedFingerprint, st.RecheckAt = "", nil
+		return d.ready(nil)
+	}
+	diff := describeDifferences(app, &o.spec.Application, fields)
+	if j := st.Job; j != nil && j.Status == dbrestv1.JobStatusCompleted && j.Operation != dbrestv1.JobOperationUndeploy &&
+		j.Fingerprint == d.fp && st.LastAppliedFingerprint != d.fp {
+		// Our call for this very spec finished, yet the server shows
+		// something else: redeploying would only repeat it.
+		d.recordFailure(o.resync)
+		msg := fmt.Sprintf("the server finished the %s of %q but does not run the spec (%s); "+
+			"the operator reads it again every resync interval and redeploys when the spec, the DatabaseAPI or its Secret changes",
+			strings.ToLower(string(j.Operation)), name, diff)
+		return d.finish(outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonSpecNotApplied, message: msg,
+			requeue: o.resync, event: &event{warning: true, reason: eventSpecNotApplied, message: msg}})
+	}
+	var ev *event
+	if st.LastAppliedFingerprint == d.fp {
+		ev = &event{warning: true, reason: eventDriftDetected,
+			message: fmt.Sprintf("application %q was changed out of band (%s); redeploying it", name, diff)}
+	}
+	return d.send(dbrestv1.JobOperationRedeploy, ev)
+}
+
+// ready is the outcome of a server seen running the spec.
+func (d *decider) ready(ev *event) decision {
+	return d.finish(outcome{phase: conditions.Ready, reason: dbrestv1.ReasonDeployed,
+		message: fmt.Sprintf("application %q runs the spec on the server, every field compared", d.o.spec.Application.Name),
+		requeue: max(d.untilResync(), time.Second), event: ev})
+}
+
+// send records the intent of a mutating call; the reconciler writes it to
+// status before the call leaves.
+func (d *decider) send(op dbrestv1.JobOperation, ev *event) decision {
+	if c := d.o.call; c != nil {
+		var notFound *restapi.NotFoundError
+		vanished := c.op == dbrestv1.JobOperationRedeploy && errors.As(c.err, &notFound)
+		switch {
+		case vanished && op == dbrestv1.JobOperationRedeploy:
+			// The application is there, yet its redeploy path answers
+			// 404: a path template is wrong, and retrying would loop.
+			return d.failed(fmt.Sprintf("redeploy of %s (the application exists, but its redeploy path answered 404)",
+				d.o.spec.Application.Name), c.err)
+		case !vanished:
+			// One mutating call per reconcile: the next one starts afresh.
+			return d.finish(outcome{phase: conditions.Progressing, reason: operationReason(op),
+				message: fmt.Sprintf("%s of %q is next", strings.ToLower(string(op)), d.o.spec.Application.Name),
+				requeue: time.Second, event: ev})
+		}
+		// The redeploy was refused because the application vanished
+		// after it was read: nothing runs, so it is deployed at once.
+	}
+	rec := &dbrestv1.JobRecord{Operation: op, Status: dbrestv1.JobStatusPending, StartedAt: *d.now()}
+	if op != dbrestv1.JobOperationUndeploy {
+		rec.Fingerprint = d.fp
+		// The server is about to change: nothing is known to be applied
+		// until the call is over and the application read back.
+		d.st.LastAppliedFingerprint = ""
+	}
+	d.st.Job = rec
+	return decision{action: actSend, op: op, status: *d.st, event: ev}
+}
+
+// answered reads the answer to the call just sent.
+func (d *decider) answered() decision {
+	o, st, j := d.o, d.st, d.st.Job
+	name := o.spec.Application.Name
+	verb := strings.ToLower(string(j.Operation))
+	if err := o.call.err; err != nil {
+		st.LastHTTPStatus = int32(restapi.StatusCode(err))
+		if outcomeUnknown(err) {
+			// The intent stays pending: settle it before anything else.
+			out := errorOutcome(verb+" of "+name, err)
+			out.phase, out.retry = conditions.Progressing, false
+			out.requeue = o.requestTimeout
+			out.message += fmt.Sprintf("; the outcome is unknown, so the operator looks for the server's job after the "+
+				"DatabaseAPI's request timeout (%s) before sending anything else", o.requestTimeout)
+			out.event = &event{warning: true, reason: eventOutcomeUnknown, message: out.message}
+			st.LastError = out.message
+			return d.finish(out)
+		}
+		st.Job = nil // refused: nothing runs on the server
+		var notFound *restapi.NotFoundError
+		if errors.As(err, &notFound) {
+			switch j.Operation {
+			case dbrestv1.JobOperationUndeploy:
+				return d.release(event{reason: eventUndeployed, message: fmt.Sprintf("application %q was already gone", name)})
+			case dbrestv1.JobOperationRedeploy:
+				// It vanished between the read and the redeploy, or the
+				// redeploy path is wrong: a fresh read tells which.
+				return d.current()
+			}
+		}
+		if o.deleting {
+			return d.finish(errorOutcome(verb+" of "+name, err))
+		}
+		return d.failed(verb+" of "+name, err)
+	}
+	res := o.call.res
+	st.LastHTTPStatus, st.LastError = int32(res.StatusCode), ""
+	if res.Outcome == restapi.OutcomeAccepted {
+		j.URL, j.Status = res.JobURL, dbrestv1.JobStatusInProgress
+		return d.finish(outcome{phase: conditions.Progressing, reason: operationReason(j.Operation),
+			message: fmt.Sprintf("%s of %q accepted by the server; polling job %s", verb, name, res.JobURL),
+			requeue: pollDelay(pollInterval(o.spec), o.maxPoll, res.RetryAfter, 0),
+			event:   &event{reason: acceptedEvent(j.Operation), message: fmt.Sprintf("%s of %q accepted as job %s", verb, name, res.JobURL)}})
+	}
+	j.Status = dbrestv1.JobStatusCompleted
+	if j.Operation == dbrestv1.JobOperationUndeploy {
+		return d.release(event{reason: eventUndeployed, message: fmt.Sprintf("application %q undeployed (HTTP %d)", name, res.StatusCode)})
+	}
+	// A synchronous answer: read the application back before Ready.
+	next := d.current()
+	next.event = &event{reason: eventDeployed, message: fmt.Sprintf("%s of %q done (HTTP %d)", verb, name, res.StatusCode)}
+	return next
+}
+
+// failed records a terminal failure of the current spec, so it is not
+// tried again before a change or the class's recheck, and returns its
+// outcome.
+func (d *decider) failed(op string, err error) decision {
+	d.st.LastHTTPStatus = int32(restapi.StatusCode(err))
+	out := errorOutcome(op, err)
+	d.st.LastError = out.message
+	if out.phase == conditions.Stalled {
+		d.recordFailure(classify(err).recheck)
+	}
+	return d.finish(out)
+}
+
+// recordFailure marks the current spec on the current connection as
+// failed; period > 0 schedules a recheck.
+func (d *decider) recordFailure(period time.Duration) {
+	d.st.LastFailedFingerprint = failureKey(d.fp, d.o.connKey)
+	d.st.RecheckAt = nil
+	if period > 0 {
+		t := metav1.NewTime(d.o.now.Add(period).Truncate(time.Second))
+		d.st.RecheckAt = &t
+	}
+}
+
+func (d *decider) untilResync() time.Duration {
+	last := d.st.LastSyncedAt
+	if last == nil {
+		return 0
+	}
+	return last.Add(d.o.resync).Sub(d.o.now)
+}
+
+func (d *decider) now() *metav1.Time {
+	t := metav1.NewTime(d.o.now.Truncate(time.Second))
+	return &t
+}
+
+func (d *decider) next(a action, ev *event) decision {
+	return decision{action: a, status: *d.st, event: ev}
+}
+
+func (d *decider) finish(out outcome) decision {
+	return decision{action: actFinish, status: *d.st, outcome: out}
+}
+
+func (d *decider) release(ev event) decision {
+	return decision{action: actRelease, status: *d.st, outcome: outcome{event: &ev}}
+}
+
+func pollInterval(spec *dbrestv1.DeploymentSpec) time.Duration {
+	if spec.PollInterval != nil && spec.PollInterval.Duration > 0 {
+		return spec.PollInterval.Duration
+	}
+	return 5 * time.Second
+}
+
+func jobTimeout(spec *dbrestv1.DeploymentSpec) time.Duration {
+	if spec.Timeout != nil && spec.Timeout.Duration > 0 {
+		return spec.Timeout.Duration
+	}
+	return 30 * time.Minute
+}

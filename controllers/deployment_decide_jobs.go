@@ -1,0 +1,208 @@
+package controllers
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
+	"github.com/dbrest-io/dbrest-operator/internal/conditions"
+	"github.com/dbrest-io/dbrest-operator/internal/restapi"
+)
+
+// follow polls the job in status and acts on its state.
+func (d *decider) follow() decision {
+	o, st, j := d.o, d.st, d.st.Job
+	if o.poll == nil {
+		return d.next(actPollJob, nil)
+	}
+	verb := strings.ToLower(string(j.Operation))
+	j.LastPolledAt = d.now()
+	j.Polls++
+	var notFound *restapi.NotFoundError
+	switch err := o.poll.err; {
+	case errors.As(err, &notFound):
+		// The server forgot the job before we read its outcome: the
+		// application settles it.
+		j.Status = dbrestv1.JobStatusExpired
+		st.LastHTTPStatus = 404
+		return d.current()
+	case err != nil:
+		st.LastHTTPStatus = int32(restapi.StatusCode(err))
+		out := errorOutcome(fmt.Sprintf("polling %s job %s", verb, j.URL), err)
+		st.LastError = out.message
+		if out.phase == conditions.Stalled && out.requeue == 0 {
+			out.requeue = o.maxPoll // the job is still ours to follow
+		}
+		return d.finish(out)
+	}
+	js := o.poll.job
+	st.LastHTTPStatus, st.LastError = int32(js.StatusCode), ""
+	switch {
+	case js.Job.Failed():
+		return d.jobFailed(js.Job)
+	case js.Job.Done():
+		j.Status = dbrestv1.JobStatusCompleted
+		ev := &event{reason: eventJobCompleted, message: fmt.Sprintf("%s job %s completed in %s",
+			verb, j.URL, o.now.Sub(j.StartedAt.Time).Round(time.Second))}
+		if j.Operation == dbrestv1.JobOperationUndeploy && o.deleting {
+			return d.release(event{reason: eventUndeployed, message: ev.message})
+		}
+		// Read the application back before anything is called Ready.
+		next := d.current()
+		if next.event == nil {
+			next.event = ev
+		}
+		return next
+	}
+	delay := pollDelay(pollInterval(o.spec), o.maxPoll, js.RetryAfter, j.Polls)
+	if timeout, ran := jobTimeout(o.spec), o.now.Sub(j.StartedAt.Time); ran > timeout {
+		msg := fmt.Sprintf("%s job %s is still in progress after %s (spec.timeout %s); still polling it", verb, j.URL,
+			ran.Round(time.Second), timeout)
+		return d.finish(outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonJobTimedOut, message: msg,
+			requeue: max(delay, o.maxPoll), event: &event{warning: true, reason: eventJobTimedOut, message: msg}})
+	}
+	return d.finish(outcome{phase: conditions.Progressing, reason: operationReason(j.Operation),
+		message: fmt.Sprintf("%s of %q in progress: job %s", verb, o.spec.Application.Name, j.URL), requeue: delay})
+}
+
+// jobFailed records the failure of the job in status.
+func (d *decider) jobFailed(job restapi.Job) decision {
+	o, st, j := d.o, d.st, d.st.Job
+	j.Status = dbrestv1.JobStatusFailed
+	msg := fmt.Sprintf("%s job %s failed: %s", strings.ToLower(string(j.Operation)), j.URL, jobErrors(&job))
+	ev := &event{warning: true, reason: eventJobFailed, message: msg}
+	switch {
+	case j.Operation == dbrestv1.JobOperationUndeploy:
+		return d.finish(outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonJobFailed,
+			message: msg + "; the undeploy will be retried", requeue: o.maxPoll, event: ev})
+	case o.deleting || j.Fingerprint != d.fp:
+		// Deleting, or the spec changed while the job ran: the failure
+		// is history, and the next step is taken now.
+		next := d.current()
+		if next.event == nil {
+			next.event = ev
+		}
+		return next
+	}
+	st.ApplicationState = restapi.StateFailed
+	d.recordFailure(0)
+	return d.finish(outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonJobFailed,
+		message: msg + "; fix the spec to redeploy", event: ev})
+}
+
+// settle finds out what became of a call whose outcome is unknown: a
+// crash between the intent and the answer, a lost answer, a time-out or a
+// 5xx. The server may still be acting on it, so nothing happens before
+// the DatabaseAPI's request timeout has passed since it was sent; then the
+// server's job for it is looked for, and only when there is none does the
+// application decide.
+func (d *decider) settle() decision {
+	o, st, j := d.o, d.st, d.st.Job
+	name := o.spec.Application.Name
+	verb := strings.ToLower(string(j.Operation))
+	if due := j.StartedAt.Add(o.requestTimeout); o.now.Before(due) {
+		return d.finish(outcome{phase: conditions.Progressing, reason: operationReason(j.Operation), requeue: due.Sub(o.now),
+			message: fmt.Sprintf("the outcome of the %s of %q sent at %s is unknown; the operator looks for its job at %s "+
+				"(the DatabaseAPI's request timeout after it was sent) before sending anything else",
+				verb, name, j.StartedAt.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339))})
+	}
+	if o.jobs == nil {
+		return d.next(actListJobs, nil)
+	}
+	if err := o.jobs.err; err != nil {
+		st.LastHTTPStatus = int32(restapi.StatusCode(err))
+		out := errorOutcome(fmt.Sprintf("listing jobs to settle the %s of %q whose outcome is unknown", verb, name), err)
+		st.LastError = out.message
+		return d.finish(out)
+	}
+	want := serverOperation(j.Operation)
+	for _, job := range o.jobs.jobs {
+		if job.DeploymentName != name || job.Done() {
+			continue
+		}
+		if job.Operation == want && (job.BeginTime == 0 || job.BeginTime >= j.StartedAt.UnixMilli()) {
+			j.URL, j.Status = job.url, dbrestv1.JobStatusInProgress
+			msg := fmt.Sprintf("found job %s of the %s of %q whose answer was lost; polling it", job.url, verb, name)
+			return d.finish(outcome{phase: conditions.Progressing, reason: operationReason(j.Operation), message: msg,
+				requeue: pollInterval(o.spec), event: &event{reason: eventJobFound, message: msg}})
+		}
+		// Someone else's job: a call now would run over it.
+		return d.finish(outcome{phase: conditions.Progressing, reason: operationReason(j.Operation), requeue: pollInterval(o.spec),
+			message: fmt.Sprintf("job %s (%s) runs on the server for %q; waiting for it before settling the %s whose outcome is unknown",
+				job.url, job.Operation, name, verb)})
+	}
+	for _, job := range o.jobs.jobs {
+		if job.DeploymentName == name && job.Operation == want && job.BeginTime >= j.StartedAt.UnixMilli() {
+			j.URL = job.url
+			if job.Failed() {
+				return d.jobFailed(job.Job)
+			}
+			// It completed: the application read below verifies it.
+			j.Status = dbrestv1.JobStatusCompleted
+			return d.current()
+		}
+	}
+	// No job: the call never happened, or finished with no job to show.
+	// The application decides, as in any reconcile: if it runs the spec
+	// nothing is sent, otherwise the call is sent again.
+	st.Job = nil
+	return d.current()
+}
+
+// deletion undeploys the application (deletionPolicy Delete) or leaves it
+// (Orphan), then lets the object go. It runs even when the Deployment is
+// suspended: deleting the object is an explicit request.
+func (d *decider) deletion() decision {
+	o := d.o
+	name := o.spec.Application.Name
+	switch {
+	case !o.finalizer:
+		return d.finish(outcome{keep: true})
+	case o.owner != "":
+		return d.release(event{reason: eventOrphaned, message: fmt.Sprintf(
+			"application %q is managed by Deployment %q; released without undeploying", name, o.owner)})
+	case o.spec.DeletionPolicy == dbrestv1.DeletionPolicyOrphan:
+		return d.release(event{reason: eventOrphaned, message: fmt.Sprintf("deletionPolicy Orphan: application %q left on the server", name)})
+	case o.blocked != nil && o.namespaceDeleting:
+		// In a namespace being deleted the DatabaseAPI and its Secret are
+		// going too and will not come back: waiting would block the
+		// namespace forever.
+		return d.release(event{warning: true, reason: eventOrphaned, message: fmt.Sprintf(
+			"namespace is being deleted and the DatabaseAPI cannot be used (%s): application %q left on the server",
+			o.blocked.message, name)})
+	case o.blocked != nil:
+		out := *o.blocked
+		out.message += "; to delete this Deployment without undeploying, set spec.deletionPolicy to Orphan"
+		return d.finish(out)
+	}
+	return d.current()
+}
+
+// undeploy reads the application and sends the undeploy, unless it is gone
+// or a job we have no record of still runs on it.
+func (d *decider) undeploy() decision {
+	o, st := d.o, d.st
+	name := o.spec.Application.Name
+	if o.app == nil {
+		return d.next(actReadApp, nil)
+	}
+	var notFound *restapi.NotFoundError
+	switch err := o.app.err; {
+	case errors.As(err, &notFound):
+		return d.release(event{reason: eventUndeployed, message: fmt.Sprintf("application %q is not on the server", name)})
+	case err != nil:
+		st.LastHTTPStatus = int32(restapi.StatusCode(err))
+		out := errorOutcome("reading application "+name+" before undeploy", err)
+		st.LastError = out.message
+		return d.finish(out)
+	case o.app.app.State == restapi.StateNew:
+		st.ApplicationState = o.app.app.State
+		return d.finish(outcome{phase: conditions.Progressing, reason: dbrestv1.ReasonUndeploying,
+			message: fmt.Sprintf("application %q is STATE_NEW: waiting for its running job before undeploying", name),
+			requeue: pollInterval(o.spec)})
+	}
+	st.ApplicationState = o.app.app.State
+	return d.send(dbrestv1.JobOperationUndeploy, nil)
+}
