@@ -114,7 +114,9 @@ func changeSpec(mut func(*dbrestv1.ApplicationSpec)) func(*observation) {
 	return func(o *observation) { mut(&o.spec.Application) }
 }
 
-func statusErr(code int) restapi.StatusError { return restapi.StatusError{Code: code, Messages: []string{"server says no"}} }
+func statusErr(code int) restapi.StatusError {
+	return restapi.StatusError{Code: code, Messages: []string{"server says no"}}
+}
 
 var (
 	err400 = &restapi.InvalidRequestError{StatusError: statusErr(400)}
