@@ -61,7 +61,14 @@ func (r *DeploymentReconciler) observe(ctx context.Context, obj *dbrestv1.Deploy
 
 // finish turns the outcome into conditions, an event and a requeue.
 func (r *DeploymentReconciler) finish(ctx context.Context, obj *dbrestv1.Deployment, out outcome) reconcile.Result {
-	if !out.keep {
+	if out.keep {
+		// Nothing new was learnt, but a spec change that does not touch
+		// the application (a poll interval, say) is still observed.
+		obj.Status.ObservedGeneration = obj.Generation
+		for i := range obj.Status.Conditions {
+			obj.Status.Conditions[i].ObservedGeneration = obj.Generation
+		}
+	} else {
 		obj.Status.ObservedGeneration = obj.Generation
 		repeated := conditions.Reason(obj.Status.Conditions) == out.reason
 		conditions.Apply(&obj.Status.Conditions, obj.Generation, out.phase, out.reason, out.message)
