@@ -266,3 +266,32 @@ func TestSimulatorFaults(t *testing.T) {
 		}
 	})
 }
+
+// TestRedeployClearsRemovedFields checks the contract's "absent keeps,
+// empty clears" rule end to end: a redeploy of a spec without its plan,
+// version and properties leaves none of them on the server, with a job
+// and synchronously, on a server that swaps in place and on one that
+// does not.
+func TestRedeployClearsRemovedFields(t *testing.T) {
+	for _, detached := range []bool{true, false} {
+		for _, inPlace := range []bool{false, true} {
+			sim, clock, c := startSim(t, simulator.Options{RedeployInPlace: inPlace}, func(cfg *Config) { cfg.Detached = &detached })
+			ctx := context.Background()
+			full := ordersSpec
+			full.PlanPath, full.Version, full.Properties = "/plans/p.xml", "1.4.2", map[string]string{"poolSize": "20"}
+			res, err := c.Deploy(ctx, full)
+			if err != nil {
+				t.Fatalf("Deploy: %v", err)
+			}
+			settle(t, c, clock, res)
+			if res, err = c.Redeploy(ctx, ordersSpec); err != nil {
+				t.Fatalf("Redeploy: %v", err)
+			}
+			settle(t, c, clock, res)
+			app, ok := sim.Application("orders")
+			if !ok || app.PlanPath != "" || app.Version != "" || len(app.Properties) != 0 || app.State != simulator.StateActive {
+				t.Errorf("detached %v, in place %v: after a redeploy without them the server keeps %+v", detached, inPlace, app)
+			}
+		}
+	}
+}
