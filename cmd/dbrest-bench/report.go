@@ -42,9 +42,18 @@ type phaseResult struct {
 	P99 float64 `json:"p99Seconds"`
 	Max float64 `json:"maxSeconds"`
 	// SimRequests is the simulator's requests per Deployment by operation.
-	SimRequests    map[string]float64 `json:"simRequestsPerDeployment"`
-	MaxPollsPerJob int                `json:"maxPollsPerJob"`
-	FaultsInjected int                `json:"faultsInjected"`
+	SimRequests map[string]float64 `json:"simRequestsPerDeployment"`
+	// MutatingCalls, AppReads, JobPolls and JobLists are picked out of
+	// SimRequests, and are there even when 0: the phase's mutating
+	// operation (deploy, redeploy or undeploy), application reads
+	// (getApp), job polls (getJob) and job lists (listJobs), per
+	// Deployment.
+	MutatingCalls  float64 `json:"mutatingCallsPerDeployment"`
+	AppReads       float64 `json:"appReadsPerDeployment"`
+	JobPolls       float64 `json:"jobPollsPerDeployment"`
+	JobLists       float64 `json:"jobListsPerDeployment"`
+	MaxPollsPerJob int     `json:"maxPollsPerJob"`
+	FaultsInjected int     `json:"faultsInjected"`
 	// Duplicates counts deploys of an application beyond its first.
 	Duplicates int `json:"duplicates"`
 	// KubeRequests is the manager's kube-apiserver requests per Deployment
@@ -79,6 +88,14 @@ func (r *report) add(p phaseResult) {
 // mutatingOp is the simulator operation each phase should call once per Deployment.
 var mutatingOp = map[string]string{"create": "deploy", "redeploy": "redeploy", "delete": "undeploy"}
 
+// The simulator's read operations the report shows next to the mutating
+// calls (simulator.Stats.RequestsByOp keys).
+const (
+	opGetApp   = "getApp"
+	opGetJob   = "getJob"
+	opListJobs = "listJobs"
+)
+
 // figures computes a phase's results from its snapshots and the simulator's stats.
 func (b *bench) figures(before, after snapshot, s submitted, submitEnd time.Time, done map[string]time.Time, st simulator.Stats) phaseResult {
 	n := float64(b.c.n)
@@ -101,6 +118,9 @@ func (b *bench) figures(before, after snapshot, s submitted, submitEnd time.Time
 	res.P50, res.P99, res.Max = percentile(lat, 0.50), percentile(lat, 0.99), percentile(lat, 1)
 
 	res.SimRequests = perDeployment(st.RequestsByOp, n)
+	res.AppReads = res.SimRequests[opGetApp]
+	res.JobPolls = res.SimRequests[opGetJob]
+	res.JobLists = res.SimRequests[opListJobs]
 	res.MaxPollsPerJob, res.FaultsInjected = st.MaxPollsPerJob, st.FaultsInjected
 	res.Duplicates = st.DuplicateDeploys
 	for _, count := range st.DeploysAccepted {
@@ -119,11 +139,13 @@ func (b *bench) figures(before, after snapshot, s submitted, submitEnd time.Time
 	return res
 }
 
-// ratios fills in the comparison with the ideal, once the phase has a name.
+// ratios fills in the phase's mutating calls and the comparison with the
+// ideal, once the phase has a name.
 func (p *phaseResult) ratios(job time.Duration) {
+	p.MutatingCalls = p.SimRequests[mutatingOp[p.Name]]
 	p.Ratios = map[string]float64{
-		"mutatingCalls": p.SimRequests[mutatingOp[p.Name]],
-		"jobPolls":      p.SimRequests["getJob"],
+		"mutatingCalls": p.MutatingCalls,
+		"jobPolls":      p.SimRequests[opGetJob],
 		"p50":           p.P50 / job.Seconds(),
 		"p99":           p.P99 / job.Seconds(),
 	}
@@ -169,7 +191,16 @@ func (r *report) print(w io.Writer) {
 	row("Deployments/s", num("%.0f", func(p phaseResult) float64 { return p.PerSecond }))
 	row("p50 time to done (s)", num("%.2f", func(p phaseResult) float64 { return p.P50 }))
 	row("p99 time to done (s)", num("%.2f", func(p phaseResult) float64 { return p.P99 }))
+	// The phase's mutating calls with the reads around them, side by
+	// side; then every other operation the simulator saw.
+	row("sim mutating calls / Deployment", num("%.2f", func(p phaseResult) float64 { return p.MutatingCalls }))
+	row("sim app reads (getApp) / Dep.", num("%.2f", func(p phaseResult) float64 { return p.AppReads }))
+	row("sim job polls (getJob) / Dep.", num("%.2f", func(p phaseResult) float64 { return p.JobPolls }))
+	row("sim job lists (listJobs) / Dep.", num("%.2f", func(p phaseResult) float64 { return p.JobLists }))
 	for _, op := range keys(r.Phases, func(p phaseResult) map[string]float64 { return p.SimRequests }) {
+		if op == opGetApp || op == opGetJob || op == opListJobs {
+			continue
+		}
 		row("sim "+op+" / Deployment", num("%.2f", func(p phaseResult) float64 { return p.SimRequests[op] }))
 	}
 	row("sim max polls of one job", func(p phaseResult) string { return fmt.Sprint(p.MaxPollsPerJob) })

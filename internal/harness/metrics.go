@@ -1,13 +1,17 @@
 package harness
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"strconv"
+	"slices"
 	"strings"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Sample is one line of the Prometheus text format.
@@ -78,87 +82,45 @@ func ScrapeWith(ctx context.Context, c *http.Client, url string) (Metrics, error
 	return ParseMetrics(io.LimitReader(resp.Body, maxScrape))
 }
 
-// ParseMetrics parses the Prometheus text exposition format. Comments,
-// blank lines and timestamps are skipped; histograms and summaries come
-// out as their _bucket, _sum and _count samples.
+// ParseMetrics parses the Prometheus text exposition format (0.0.4) with
+// expfmt's TextParser. Comments, blank lines and timestamps are skipped;
+// a histogram comes out as its _bucket samples (with an "le" label), _sum
+// and _count, a summary as its quantile samples (with a "quantile" label),
+// _sum and _count; "le" and "quantile" are spelled as Prometheus spells
+// them ("0.5", "1", "+Inf"). Samples are ordered by metric family name,
+// then as in the input. Names are checked as UTF-8
+// (model.UTF8Validation), which accepts every classic name too.
 func ParseMetrics(r io.Reader) (Metrics, error) {
-	var out Metrics
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || text[0] == '#' {
-			continue
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	// The parser wants every line ended; the last one may not be.
+	fams, err := p.TextToMetricFamilies(io.MultiReader(r, strings.NewReader("\n")))
+	if err != nil {
+		return nil, err
+	}
+	sorted := make([]*dto.MetricFamily, 0, len(fams))
+	for _, name := range slices.Sorted(maps.Keys(fams)) {
+		sorted = append(sorted, fams[name])
+	}
+	vec, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{}, sorted...)
+	if err != nil {
+		return nil, err
+	}
+	if len(vec) == 0 {
+		return nil, nil
+	}
+	out := make(Metrics, 0, len(vec))
+	for _, smp := range vec {
+		s := Sample{
+			Name:   string(smp.Metric[model.MetricNameLabel]),
+			Labels: make(map[string]string, len(smp.Metric)-1),
+			Value:  float64(smp.Value),
 		}
-		s, err := parseSample(text)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
+		for k, v := range smp.Metric {
+			if k != model.MetricNameLabel {
+				s.Labels[string(k)] = string(v)
+			}
 		}
 		out = append(out, s)
 	}
-	return out, sc.Err()
-}
-
-func parseSample(text string) (Sample, error) {
-	s := Sample{Labels: map[string]string{}}
-	i := strings.IndexAny(text, "{ ")
-	if i <= 0 {
-		return s, fmt.Errorf("no value in %q", text)
-	}
-	s.Name, text = text[:i], text[i:]
-	if text[0] == '{' {
-		rest, err := parseLabels(text[1:], s.Labels)
-		if err != nil {
-			return s, err
-		}
-		text = rest
-	}
-	fields := strings.Fields(text)
-	if len(fields) == 0 {
-		return s, fmt.Errorf("no value for %s", s.Name)
-	}
-	v, err := strconv.ParseFloat(fields[0], 64)
-	if err != nil {
-		return s, fmt.Errorf("value of %s: %w", s.Name, err)
-	}
-	s.Value = v
-	return s, nil
-}
-
-// parseLabels reads `k="v",k2="v2"}` into labels and returns what follows.
-func parseLabels(text string, labels map[string]string) (string, error) {
-	for {
-		text = strings.TrimLeft(text, " ,")
-		if text == "" {
-			return "", fmt.Errorf("unterminated labels")
-		}
-		if text[0] == '}' {
-			return text[1:], nil
-		}
-		eq := strings.IndexByte(text, '=')
-		if eq <= 0 || len(text) < eq+2 || text[eq+1] != '"' {
-			return "", fmt.Errorf("bad label in %q", text)
-		}
-		key := strings.TrimSpace(text[:eq])
-		var val strings.Builder
-		j := eq + 2
-		for ; j < len(text) && text[j] != '"'; j++ {
-			if text[j] == '\\' && j+1 < len(text) {
-				j++
-				switch text[j] {
-				case 'n':
-					val.WriteByte('\n')
-				default:
-					val.WriteByte(text[j])
-				}
-				continue
-			}
-			val.WriteByte(text[j])
-		}
-		if j >= len(text) {
-			return "", fmt.Errorf("unterminated value of label %s", key)
-		}
-		labels[key] = val.String()
-		text = text[j+1:]
-	}
+	return out, nil
 }
