@@ -169,7 +169,10 @@ func TestBadInputEndsInTypedConditions(t *testing.T) {
 			message: "200 without an application item", event: "RequestFailed",
 		},
 		{
-			name: "202 without any job link",
+			// A 202 that names no job and has nothing behind it: no job
+			// listed, no application. (With a job behind it, the job is
+			// found in the list: TestAcceptedWithoutJobLink.)
+			name: "202 without any job link, and no job",
 			setup: func(f *fixture) func() int {
 				var n atomic.Int32
 				f.inj.setHook(func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
@@ -177,7 +180,6 @@ func TestBadInputEndsInTypedConditions(t *testing.T) {
 						return false
 					}
 					n.Add(1)
-					next.ServeHTTP(httptest.NewRecorder(), r) // accepted, but the answer names no job
 					w.WriteHeader(http.StatusAccepted)
 					_, _ = w.Write([]byte(`{"messages":[{"message":"accepted"}]}`))
 					return true
@@ -185,7 +187,7 @@ func TestBadInputEndsInTypedConditions(t *testing.T) {
 				return func() int { return int(n.Load()) }
 			},
 			phase: dbrestv1.StalledCondition, reasons: []string{dbrestv1.ReasonProtocolMismatch},
-			message: "202 without a job link", event: "RequestFailed",
+			message: "lists no job for it", event: "RequestFailed",
 		},
 		{
 			name: "job with an unknown status",

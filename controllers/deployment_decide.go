@@ -164,6 +164,8 @@ func (d *decider) current() decision {
 				return d.answered()
 			}
 			return d.settle()
+		case dbrestv1.JobStatusAccepted:
+			return d.settle()
 		case dbrestv1.JobStatusInProgress:
 			return d.follow()
 		}
@@ -299,6 +301,15 @@ func (d *decider) answered() decision {
 	verb := strings.ToLower(string(j.Operation))
 	if err := o.call.err; err != nil {
 		st.LastHTTPStatus = int32(restapi.StatusCode(err))
+		if code := restapi.StatusCode(err); code >= 200 && code < 300 {
+			// Accepted, with no job link we may follow: its job is in
+			// the server's list, on the DatabaseAPI's own origin.
+			j.Status = dbrestv1.JobStatusAccepted
+			msg := fmt.Sprintf("the server accepted the %s of %q (HTTP %d) but its answer names no job the operator may follow (%v); "+
+				"looking for the job in the server's job list", verb, name, code, err)
+			return d.finish(outcome{phase: conditions.Progressing, reason: operationReason(j.Operation), message: msg,
+				requeue: pollInterval(o.spec), event: &event{warning: true, reason: eventOutcomeUnknown, message: msg}})
+		}
 		if outcomeUnknown(err) {
 			// The intent stays pending: settle it before anything else.
 			out := errorOutcome(verb+" of "+name, err)

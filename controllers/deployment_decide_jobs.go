@@ -102,7 +102,10 @@ func (d *decider) settle() decision {
 	o, st, j := d.o, d.st, d.st.Job
 	name := o.spec.Application.Name
 	verb := strings.ToLower(string(j.Operation))
-	if due := j.StartedAt.Add(o.requestTimeout); o.now.Before(due) {
+	accepted := j.Status == dbrestv1.JobStatusAccepted
+	// An accepted call's job is listed at once; a pending one may still
+	// be under way in the server, behind a proxy that gave up.
+	if due := j.StartedAt.Add(o.requestTimeout); !accepted && o.now.Before(due) {
 		return d.finish(outcome{phase: conditions.Progressing, reason: operationReason(j.Operation), requeue: due.Sub(o.now),
 			message: fmt.Sprintf("the outcome of the %s of %q sent at %s is unknown; the operator looks for its job at %s "+
 				"(the DatabaseAPI's request timeout after it was sent) before sending anything else",
@@ -144,11 +147,47 @@ func (d *decider) settle() decision {
 			return d.current()
 		}
 	}
+	if accepted {
+		return d.acceptedWithoutJob()
+	}
 	// No job: the call never happened, or finished with no job to show.
 	// The application decides, as in any reconcile: if it runs the spec
 	// nothing is sent, otherwise the call is sent again.
 	st.Job = nil
 	return d.current()
+}
+
+// acceptedWithoutJob settles a call the server accepted, when its job list
+// shows no job for it: the application must show the call's effect, or
+// the server does not keep the contract, and sending the call again would
+// only repeat the same answer.
+func (d *decider) acceptedWithoutJob() decision {
+	o, st, j := d.o, d.st, d.st.Job
+	if o.app == nil {
+		return d.next(actReadApp, nil)
+	}
+	var notFound *restapi.NotFoundError
+	absent := errors.As(o.app.err, &notFound)
+	if o.app.err != nil && !absent {
+		st.LastHTTPStatus = int32(restapi.StatusCode(o.app.err))
+		return d.finish(errorOutcome("reading application "+o.spec.Application.Name, o.app.err))
+	}
+	visible := absent == (j.Operation == dbrestv1.JobOperationUndeploy)
+	if !absent && j.Operation != dbrestv1.JobOperationUndeploy {
+		visible = serverFingerprint(o.app.app) == j.Fingerprint
+	}
+	st.Job = nil
+	if visible {
+		return d.current()
+	}
+	msg := fmt.Sprintf("the server accepted the %s of %q but lists no job for it, and the application does not show it: "+
+		"the server does not keep the protocol (a 202 must name its job, or list it); retried when the DatabaseAPI changes "+
+		"and every %s", strings.ToLower(string(j.Operation)), o.spec.Application.Name, protocolRecheck)
+	if !o.deleting {
+		d.recordFailure(protocolRecheck)
+	}
+	return d.finish(outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonProtocolMismatch, message: msg,
+		requeue: protocolRecheck, event: &event{warning: true, reason: eventRequestFailed, message: msg}})
 }
 
 // deletion undeploys the application (deletionPolicy Delete) or leaves it

@@ -306,7 +306,31 @@ func TestDecide(t *testing.T) {
 		{"a time-out leaves the outcome unknown", observed(withCall(redeploy, nil, errTimeout)),
 			want{phase: conditions.Progressing, reason: dbrestv1.ReasonUnreachable, status: pendingJob(redeploy)}},
 		{"a 202 without a usable job link was still accepted", observed(withCall(deploy, nil, errNoLink)),
-			want{phase: conditions.Progressing, reason: dbrestv1.ReasonProtocolMismatch, status: pendingJob(deploy)}},
+			want{phase: conditions.Progressing, reason: dbrestv1.ReasonDeploying, requeue: 5 * time.Second, event: eventOutcomeUnknown,
+				status: func(g Gomega, st *dbrestv1.DeploymentStatus) {
+					g.Expect(st.Job.Status).To(Equal(dbrestv1.JobStatusAccepted))
+				}}},
+		{"a 202 with a link on another origin was still accepted", observed(withCall(redeploy, nil,
+			&restapi.OriginError{StatusError: statusErr(202), Want: "http://db", Got: "http://jobs"})),
+			want{phase: conditions.Progressing, reason: dbrestv1.ReasonRedeploying, message: "http://jobs"}},
+		{"an accepted call's job is looked for at once", observed(withJob(deploy, dbrestv1.JobStatusAccepted, time.Second)),
+			want{action: actListJobs}},
+		{"an accepted call's listed job is polled on the API's own origin", observed(withJob(deploy, dbrestv1.JobStatusAccepted, time.Second),
+			withJobs(serverJob("6", "deploy", restapi.JobInProgress, t0))),
+			want{phase: conditions.Progressing, reason: dbrestv1.ReasonDeploying, event: eventJobFound,
+				status: func(g Gomega, st *dbrestv1.DeploymentStatus) { g.Expect(st.Job.URL).To(Equal("http://db/jobs/6")) }}},
+		{"an accepted call with no job reads the application", observed(withJob(deploy, dbrestv1.JobStatusAccepted, time.Second), withJobs()),
+			want{action: actReadApp}},
+		{"an accepted call whose effect shows is settled", observed(withJob(deploy, dbrestv1.JobStatusAccepted, time.Second), withJobs(),
+			withApp(serverApp(ordersSpec(), restapi.StateActive))),
+			want{phase: conditions.Ready, reason: dbrestv1.ReasonDeployed, status: appliedNow}},
+		{"ProtocolMismatch: an accepted call with no job and no effect is not sent again",
+			observed(withJob(deploy, dbrestv1.JobStatusAccepted, time.Second), withJobs(), withAppErr(err404)),
+			want{phase: conditions.Stalled, reason: dbrestv1.ReasonProtocolMismatch, requeue: protocolRecheck, event: eventRequestFailed,
+				status: func(g Gomega, st *dbrestv1.DeploymentStatus) {
+					noJob(g, st)
+					failedKey(protocolRecheck)(g, st)
+				}}},
 		{"a redeploy answered 404 reads the application again", observed(withCall(redeploy, nil, err404)),
 			want{action: actReadApp, status: noJob}},
 		{"...and deploys at once when it vanished", observed(withCall(redeploy, nil, err404), func(o *observation) {
@@ -542,7 +566,7 @@ func TestOutcomeUnknown(t *testing.T) {
 		want bool
 	}{
 		{err400, false}, {err401, false}, {err404, false}, {err429, false},
-		{err500, true}, {err503, true}, {err504, true},
+		{err500, true}, {err503, true}, {err504, true}, {&restapi.TransportError{Mutating: true}, true},
 		{&restapi.UnexpectedStatusError{StatusError: statusErr(502)}, true},
 		{errTimeout, true}, {errRefusedConn, false}, {errNoLink, true},
 		{&restapi.OriginError{StatusError: statusErr(202)}, true},

@@ -1,6 +1,8 @@
 package controllers_test
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -97,7 +99,7 @@ func TestProtocolVariations(t *testing.T) {
 			f := newFixture(t, withSim(tc.sim))
 			f.createDeployment("orders", func(d *dbrestv1.Deployment) { d.Spec.Detached = ptr.To(tc.detached) })
 			d := f.waitReady("orders")
-			if d.Status.Job != nil {
+			if d.Status.Job != nil && d.Status.Job.URL != "" {
 				f.g.Expect(d.Status.Job.URL).To(HavePrefix(f.srv.URL), "job URLs are stored absolute")
 				f.g.Expect(strings.Contains(d.Status.Job.URL, "/jobs/deployment/id/")).To(BeTrue())
 			}
@@ -129,4 +131,42 @@ func TestExpiredJobIsSettledByReadingTheApplication(t *testing.T) {
 	f.g.Expect(d.Status.Job.Status).To(Equal(dbrestv1.JobStatusExpired))
 	f.g.Expect(f.sim.Stats().Requests["GET 404"]).To(BeNumerically(">=", 1))
 	f.expectNoDuplicates()
+}
+
+// TestAcceptedWithoutJobLink answers every mutating call 202 with no job
+// link (or with one on another origin) while the server carries it out:
+// the operator must find each job in the server's list and follow it on
+// the DatabaseAPI's own origin, through a deploy, a redeploy and an
+// undeploy, sending each call once.
+func TestAcceptedWithoutJobLink(t *testing.T) {
+	for _, link := range []string{"", "http://jobs.invalid:9/jobs/deployment/id/1"} {
+		t.Run(map[string]string{"": "no link", link: "a link on another origin"}[link], func(t *testing.T) {
+			f := newFixture(t)
+			f.inj.setHook(func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
+				if r.Method != http.MethodPost && r.Method != http.MethodDelete {
+					return false
+				}
+				next.ServeHTTP(httptest.NewRecorder(), r) // the server takes the call
+				if link != "" {
+					w.Header().Set("Location", link)
+				}
+				w.WriteHeader(http.StatusAccepted)
+				_, _ = w.Write([]byte(`{"messages":[{"message":"accepted"}]}`))
+				return true
+			})
+			f.createDeployment("orders")
+			f.expectServerRunsSpec("orders")
+			f.update("orders", func(d *dbrestv1.Deployment) { d.Spec.Application.Version = "2.0" })
+			f.expectServerRunsSpec("orders")
+			f.delete("orders")
+			f.waitGone("orders")
+			_, onServer := f.sim.Application("orders")
+			f.g.Expect(onServer).To(BeFalse())
+			st := f.sim.Stats()
+			f.g.Expect([]int{st.RequestsByOp["deploy"], st.RequestsByOp["redeploy"], st.RequestsByOp["undeploy"]}).To(Equal([]int{1, 1, 1}))
+			f.g.Expect(st.RequestsByOp["listJobs"]).To(BeNumerically(">=", 3))
+			f.expectNoDuplicates()
+			f.g.Expect(f.eventReasons("orders")).To(ContainElement("JobFound"))
+		})
+	}
 }

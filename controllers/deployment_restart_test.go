@@ -10,6 +10,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
+	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
 	"github.com/dbrest-io/dbrest-operator/internal/simulator"
 )
 
@@ -39,7 +40,9 @@ func TestRestartBetweenAcceptAndStatus(t *testing.T) {
 	f.inj.setHook(nil)
 
 	d := f.get("orders")
-	f.g.Expect(d.Status.Job).To(BeNil(), "the 202 never reached the operator")
+	f.g.Expect(d.Status.Job).NotTo(BeNil(), "the intent is in status before the call")
+	f.g.Expect(d.Status.Job.Status).To(Equal(dbrestv1.JobStatusPending))
+	f.g.Expect(d.Status.Job.URL).To(BeEmpty(), "the 202 never reached the operator")
 	_, onServer := f.sim.Application("orders")
 	f.g.Expect(onServer).To(BeTrue())
 
@@ -75,31 +78,67 @@ func TestRestartAfterJobInStatus(t *testing.T) {
 	f.expectNoDuplicates()
 }
 
-// TestLostDeployAnswerIsNotRetriedBlindly drops the connection after the
-// server applied the deploy: the outcome is unknown to the operator,
-// which must read the application instead of deploying again.
-func TestLostDeployAnswerIsNotRetriedBlindly(t *testing.T) {
-	f := newFixture(t)
-	var once sync.Once
-	f.inj.setHook(func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
-		if r.Method != http.MethodPost {
-			return false
-		}
-		handled := false
-		once.Do(func() {
-			handled = true
-			next.ServeHTTP(httptest.NewRecorder(), r)
-			if hj, ok := w.(http.Hijacker); ok {
-				if conn, _, err := hj.Hijack(); err == nil {
-					_ = conn.Close()
+// TestLostAnswers loses the answer to a deploy or a redeploy that the
+// server carried out: a connection reset after the server acted, or a
+// proxy's 504 while a slow server still acts, against a server that shows
+// a redeploy's fields at once and against an in-place swap server. The
+// operator must settle each call through the server's job list, never
+// send it twice, and end with the server running the spec.
+func TestLostAnswers(t *testing.T) {
+	resetAfter := func(suffix string) func(*fixture) {
+		return func(f *fixture) {
+			var once sync.Once
+			f.inj.setHook(func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
+				if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, suffix) {
+					return false
 				}
+				handled := false
+				once.Do(func() {
+					handled = true
+					next.ServeHTTP(httptest.NewRecorder(), r)
+					if hj, ok := w.(http.Hijacker); ok {
+						if conn, _, err := hj.Hijack(); err == nil {
+							_ = conn.Close()
+						}
+					}
+				})
+				return handled
+			})
+		}
+	}
+	behindProxy := func(o *simulator.Options) { o.MutationDelay, o.ProxyTimeout = 600*time.Millisecond, 200*time.Millisecond }
+	cases := []struct {
+		name  string
+		op    string
+		sim   func(*simulator.Options)
+		setup func(*fixture)
+	}{
+		{"deploy, connection reset", "deploy", func(*simulator.Options) {}, resetAfter("/deployments/application")},
+		{"redeploy, connection reset", "redeploy", func(*simulator.Options) {}, resetAfter("/redeploy")},
+		{"redeploy on an in-place server, connection reset", "redeploy",
+			func(o *simulator.Options) { o.RedeployInPlace = true }, resetAfter("/redeploy")},
+		{"deploy behind a proxy that answers 504", "deploy", behindProxy, func(*fixture) {}},
+		{"redeploy on an in-place server behind a proxy that answers 504", "redeploy",
+			func(o *simulator.Options) { behindProxy(o); o.RedeployInPlace = true }, func(*fixture) {}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, withSim(func(o *simulator.Options) { o.JobDuration = time.Second; tc.sim(o) }))
+			if tc.op == "deploy" {
+				tc.setup(f)
 			}
+			f.createDeployment("orders")
+			f.expectServerRunsSpec("orders")
+			if tc.op == "redeploy" {
+				tc.setup(f)
+				f.update("orders", func(d *dbrestv1.Deployment) { d.Spec.Application.DeploymentPath = "/apps/orders-2.0.war" })
+				f.expectServerRunsSpec("orders")
+			}
+			st := f.sim.Stats()
+			f.g.Expect(st.RequestsByOp[tc.op]).To(Equal(1), "the %s was sent once", tc.op)
+			f.g.Expect(st.RequestsByOp["listJobs"]).To(BeNumerically(">=", 1), "the lost call was settled through the job list")
+			f.g.Expect(st.OverlappingMutating).To(BeZero())
+			f.expectNoDuplicates()
 		})
-		return handled
-	})
-	f.createDeployment("orders")
-	f.waitReady("orders")
-	st := f.sim.Stats()
-	f.g.Expect(st.RequestsByOp["deploy"]).To(Equal(1))
-	f.expectNoDuplicates()
+	}
 }

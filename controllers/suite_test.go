@@ -145,6 +145,9 @@ func (f *fixture) createDatabaseAPI(name, secret string) *dbrestv1.DatabaseAPI {
 		Spec: dbrestv1.DatabaseAPISpec{
 			URL:                  f.baseURL(),
 			CredentialsSecretRef: dbrestv1.LocalObjectReference{Name: secret},
+			// Short, because a call whose outcome is unknown is settled
+			// no sooner than this after it was sent.
+			RequestTimeout: &metav1.Duration{Duration: 3 * time.Second},
 		},
 	}
 	f.g.Expect(k8s.Create(f.ctx, api)).To(Succeed())

@@ -44,6 +44,11 @@ const (
 	// anything else: it looks for the server's job, and reads the
 	// application only when there is none.
 	JobStatusPending = "pending"
+	// JobStatusAccepted: the server accepted the call (a 2xx) but named
+	// no job the operator may follow (no link, or a link on another
+	// origin, which never gets the credentials). The job is looked for in
+	// the server's job list on the DatabaseAPI's own origin.
+	JobStatusAccepted = "accepted"
 	// JobStatusExpired: the server forgot the job before its outcome was
 	// read; the operator settled it by reading the application.
 	JobStatusExpired = "expired"
@@ -164,7 +169,8 @@ type JobRecord struct {
 	// +required
 	Operation JobOperation `json:"operation"`
 	// Status is the job's status as last seen: "pending" from the intent
-	// until the call's outcome is known, "in progress", "completed",
+	// until the call's outcome is known, "accepted" when the server
+	// accepted it without a usable job link, "in progress", "completed",
 	// "failed", or "expired" when the server forgot it before it was read.
 	// +optional
 	Status string `json:"status,omitempty"`

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,7 +30,36 @@ import (
 // seed, so a kill can land between any two calls: after a deploy was
 // accepted and before its job reached status, during a poll, between an
 // undeploy and the finalizer's removal.
+//
+// It runs against each kind of server the contract allows (serverModes):
+// one that shows a redeploy's new fields at once, an in-place swap server
+// whose application shows nothing of a running redeploy, and a slow
+// server behind a proxy that answers 504 while the server still acts.
 func TestCrashes(t *testing.T) {
+	for _, mode := range serverModes {
+		t.Run(mode.name, func(t *testing.T) { testCrashes(t, mode.options) })
+	}
+}
+
+// serverMode is a kind of server the contract allows.
+type serverMode struct {
+	name    string
+	options func(*simulator.Options)
+}
+
+// serverModes are the servers the crash tests run against. The proxy's
+// time-out is shorter than the server's processing time, which is
+// shorter than the DatabaseAPI's request timeout (2s), as with a load
+// balancer in front of a busy application server.
+var serverModes = []serverMode{
+	{"fields at once", func(*simulator.Options) {}},
+	{"in-place redeploy", func(o *simulator.Options) { o.RedeployInPlace = true }},
+	{"slow server behind a proxy", func(o *simulator.Options) {
+		o.MutationDelay, o.ProxyTimeout = 700*time.Millisecond, 250*time.Millisecond
+	}},
+}
+
+func testCrashes(t *testing.T, mode func(*simulator.Options)) {
 	const n = 200
 	seed := uint64(time.Now().UnixNano())
 	if v, err := strconv.ParseUint(os.Getenv("E2E_SEED"), 10, 64); err == nil {
@@ -37,7 +67,9 @@ func TestCrashes(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(seed, 0))
 	t.Logf("seed %d (E2E_SEED replays it)", seed)
-	w := newWorld(t, simulator.Options{JobDuration: time.Second, Seed: int64(seed)})
+	opts := simulator.Options{JobDuration: time.Second, Seed: int64(seed)}
+	mode(&opts)
+	w := newWorld(t, opts)
 	p := w.startManager()
 	crashes := 0
 	// crashAt kills the manager once the simulator has answered k more
@@ -130,9 +162,11 @@ func TestCrashes(t *testing.T) {
 	w.expectConverged(want, gone)
 	st := w.sim.Stats()
 	t.Logf("FIGURES crashes: %d SIGKILLs survived with %d Deployments (%d deployed and kept, %d updated, %d deleted); "+
-		"deploys accepted %d, redeploys %d, undeploys %d, %d requests in all; duplicates: %d; max concurrent mutating: %d; lost: 0",
-		crashes, n, len(want), n/2, len(gone), sum(st.DeploysAccepted), st.RequestsByOp["redeploy"], st.RequestsByOp["undeploy"], w.sim.requests(),
-		st.DuplicateDeploys, st.MaxConcurrentMutatingOverall)
+		"deploys accepted %d, redeploys %d, undeploys %d, job lists %d, proxy 504s %d, %d requests in all; "+
+		"duplicates: %d; mutating calls while another ran: %d; max concurrent mutating: %d; lost: 0",
+		crashes, n, len(want), n/2, len(gone), sum(st.DeploysAccepted), st.RequestsByOp["redeploy"], st.RequestsByOp["undeploy"],
+		st.RequestsByOp["listJobs"], st.ProxyTimeouts, w.sim.requests(),
+		st.DuplicateDeploys, st.OverlappingMutating, st.MaxConcurrentMutatingOverall)
 	w.g.Expect(crashes).To(Equal(5))
 	w.expectGuarantees()
 }
@@ -145,38 +179,85 @@ func sum(m map[string]int) int {
 	return n
 }
 
-// TestCrashBetweenUndeployAcceptAndStatus kills the manager after the
-// server accepted an undeploy and before the 202 reached the operator, so
-// the undeploy job is in no status. While that job runs the application is
-// still STATE_ACTIVE on the server; the new manager must not send a second
-// undeploy over the running one.
-func TestCrashBetweenUndeployAcceptAndStatus(t *testing.T) {
-	w := newWorld(t, simulator.Options{JobDuration: 4 * time.Second})
-	p := w.startManager()
-	w.create("orders")
-	w.expectConverged(map[string]string{"orders": appPath("orders", 1)}, nil)
+// TestCrashBetweenAcceptAndStatus kills the manager after the server
+// accepted a deploy, a redeploy or an undeploy and before its answer
+// reached the operator, so the call is in status only as an intent. While
+// a redeploy runs on an in-place swap server, or an undeploy on any
+// server, the application still shows STATE_ACTIVE: reading it cannot
+// tell that a call runs. The new manager must settle the intent by the
+// server's job list and never send a second call over the running one.
+func TestCrashBetweenAcceptAndStatus(t *testing.T) {
+	calls := []struct {
+		op    string
+		match func(r *http.Request) bool
+	}{
+		{"deploy", func(r *http.Request) bool {
+			return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/deployments/application")
+		}},
+		{"redeploy", func(r *http.Request) bool {
+			return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/redeploy")
+		}},
+		{"undeploy", func(r *http.Request) bool { return r.Method == http.MethodDelete }},
+	}
+	for _, call := range calls {
+		for _, mode := range serverModes {
+			t.Run(call.op+"/"+mode.name, func(t *testing.T) {
+				opts := simulator.Options{JobDuration: 4 * time.Second}
+				mode.options(&opts)
+				testCrashBetweenAcceptAndStatus(t, opts, call.op, call.match)
+			})
+		}
+	}
+}
 
+func testCrashBetweenAcceptAndStatus(t *testing.T, opts simulator.Options, op string, match func(*http.Request) bool) {
+	w := newWorld(t, opts)
+	p := w.startManager()
 	accepted := make(chan struct{})
 	var once sync.Once
-	w.sim.setHook(func(rw http.ResponseWriter, r *http.Request, next http.Handler) bool {
-		if r.Method != http.MethodDelete {
+	hook := func(rw http.ResponseWriter, r *http.Request, next http.Handler) bool {
+		if !match(r) {
 			return false
 		}
 		handled := false
 		once.Do(func() {
 			handled = true
-			next.ServeHTTP(httptest.NewRecorder(), r) // the server starts the removal job
+			next.ServeHTTP(httptest.NewRecorder(), r) // the server takes the call
 			close(accepted)
 			<-r.Context().Done() // the answer never reaches the dying manager
 		})
 		return handled
-	})
-	w.delete("orders")
+	}
+	if op == "deploy" {
+		w.sim.setHook(hook)
+		w.create("orders")
+	} else {
+		w.create("orders")
+		w.expectConverged(map[string]string{"orders": appPath("orders", 1)}, nil)
+		w.sim.setHook(hook)
+		if op == "redeploy" {
+			w.setVersion("orders", 2)
+		} else {
+			w.delete("orders")
+		}
+	}
 	w.g.Eventually(accepted, time.Minute).Should(BeClosed())
 	p.Kill()
 	w.sim.setHook(nil)
 	w.startManager()
-	w.expectConverged(nil, []string{"orders"})
-	t.Logf("undeploys sent: %d", w.sim.Stats().RequestsByOp["undeploy"])
+	switch op {
+	case "deploy":
+		w.expectConverged(map[string]string{"orders": appPath("orders", 1)}, nil)
+	case "redeploy":
+		w.expectConverged(map[string]string{"orders": appPath("orders", 2)}, nil)
+	default:
+		w.expectConverged(nil, []string{"orders"})
+	}
+	st := w.sim.Stats()
+	t.Logf("FIGURES %s whose answer was lost to a crash: deploys %d, redeploys %d, undeploys %d, job lists %d, proxy 504s %d, "+
+		"overlapping calls %d, duplicates %d",
+		op, st.RequestsByOp["deploy"], st.RequestsByOp["redeploy"], st.RequestsByOp["undeploy"], st.RequestsByOp["listJobs"],
+		st.ProxyTimeouts, st.OverlappingMutating, st.DuplicateDeploys)
+	w.g.Expect(st.RequestsByOp[op]).To(Equal(1), "the %s was sent once, and settled through the job list after the crash", op)
 	w.expectGuarantees()
 }

@@ -309,6 +309,7 @@ func (w *world) expectGuarantees() {
 		}
 	}
 	w.g.Expect(over).To(BeEmpty(), "applications with more than one mutating call in flight at once")
+	w.g.Expect(st.OverlappingMutating).To(BeZero(), "mutating calls sent while another call or a job ran: %v", st.OverlappingMutatingByApp)
 }
 
 // alive asserts that the manager keeps running through a window: the test
