@@ -141,7 +141,7 @@ func decide(o *observation) decision {
 		// The finalizer lands before any call to the server, so no
 		// application is deployed for an object that could vanish
 		// without undeploying it.
-		return d.next(actAddFinalizer, nil)
+		return d.next(actAddFinalizer)
 	case o.owner != "":
 		return d.finish(outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonConflict, message: fmt.Sprintf(
 			"application %q on DatabaseAPI %q is managed by Deployment %q; this one makes no calls",
@@ -197,7 +197,7 @@ func (d *decider) converge() decision {
 		return d.ready(nil)
 	}
 	if o.app == nil {
-		return d.next(actReadApp, nil)
+		return d.next(actReadApp)
 	}
 	var notFound *restapi.NotFoundError
 	switch err := o.app.err; {
@@ -394,8 +394,8 @@ func (d *decider) now() *metav1.Time {
 	return &t
 }
 
-func (d *decider) next(a action, ev *event) decision {
-	return decision{action: a, status: *d.st, event: ev}
+func (d *decider) next(a action) decision {
+	return decision{action: a, status: *d.st}
 }
 
 func (d *decider) finish(out outcome) decision {

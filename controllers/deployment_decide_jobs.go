@@ -15,7 +15,7 @@ import (
 func (d *decider) follow() decision {
 	o, st, j := d.o, d.st, d.st.Job
 	if o.poll == nil {
-		return d.next(actPollJob, nil)
+		return d.next(actPollJob)
 	}
 	verb := strings.ToLower(string(j.Operation))
 	j.LastPolledAt = d.now()
@@ -112,7 +112,7 @@ func (d *decider) settle() decision {
 				verb, name, j.StartedAt.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339))})
 	}
 	if o.jobs == nil {
-		return d.next(actListJobs, nil)
+		return d.next(actListJobs)
 	}
 	if err := o.jobs.err; err != nil {
 		st.LastHTTPStatus = int32(restapi.StatusCode(err))
@@ -164,7 +164,7 @@ func (d *decider) settle() decision {
 func (d *decider) acceptedWithoutJob() decision {
 	o, st, j := d.o, d.st, d.st.Job
 	if o.app == nil {
-		return d.next(actReadApp, nil)
+		return d.next(actReadApp)
 	}
 	var notFound *restapi.NotFoundError
 	absent := errors.As(o.app.err, &notFound)
@@ -225,7 +225,7 @@ func (d *decider) undeploy() decision {
 	o, st := d.o, d.st
 	name := o.spec.Application.Name
 	if o.app == nil {
-		return d.next(actReadApp, nil)
+		return d.next(actReadApp)
 	}
 	var notFound *restapi.NotFoundError
 	switch err := o.app.err; {

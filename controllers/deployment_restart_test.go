@@ -106,7 +106,9 @@ func TestLostAnswers(t *testing.T) {
 			})
 		}
 	}
-	behindProxy := func(o *simulator.Options) { o.MutationDelay, o.ProxyTimeout = 600*time.Millisecond, 200*time.Millisecond }
+	behindProxy := func(o *simulator.Options) {
+		o.MutationDelay, o.ProxyTimeout = 600*time.Millisecond, 200*time.Millisecond
+	}
 	cases := []struct {
 		name  string
 		op    string
