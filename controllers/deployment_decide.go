@@ -194,7 +194,7 @@ func (d *decider) converge() decision {
 		return d.finish(out)
 	}
 	if st.LastAppliedFingerprint == d.fp && d.untilResync() > 0 {
-		return d.ready(nil)
+		return d.ready()
 	}
 	if o.app == nil {
 		return d.next(actReadApp)
@@ -233,7 +233,7 @@ func (d *decider) converge() decision {
 		}
 		st.LastAppliedFingerprint = d.fp
 		st.LastFailedFingerprint, st.RecheckAt = "", nil
-		return d.ready(nil)
+		return d.ready()
 	}
 	diff := describeDifferences(app, &o.spec.Application, fields)
 	if j := st.Job; j != nil && j.Status == dbrestv1.JobStatusCompleted && j.Operation != dbrestv1.JobOperationUndeploy &&
@@ -256,10 +256,10 @@ func (d *decider) converge() decision {
 }
 
 // ready is the outcome of a server seen running the spec.
-func (d *decider) ready(ev *event) decision {
+func (d *decider) ready() decision {
 	return d.finish(outcome{phase: conditions.Ready, reason: dbrestv1.ReasonDeployed,
 		message: fmt.Sprintf("application %q runs the spec on the server, every field compared", d.o.spec.Application.Name),
-		requeue: max(d.untilResync(), time.Second), event: ev})
+		requeue: max(d.untilResync(), time.Second)})
 }
 
 // send records the intent of a mutating call; the reconciler writes it to

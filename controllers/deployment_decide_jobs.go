@@ -21,12 +21,19 @@ func (d *decider) follow() decision {
 	j.LastPolledAt = d.now()
 	j.Polls++
 	var notFound *restapi.NotFoundError
+	var origin *restapi.OriginError
 	switch err := o.poll.err; {
 	case errors.As(err, &notFound):
 		// The server forgot the job before we read its outcome: the
 		// application settles it.
 		j.Status = dbrestv1.JobStatusExpired
 		st.LastHTTPStatus = 404
+		return d.current()
+	case errors.As(err, &origin):
+		// The DatabaseAPI's url changed since the job was recorded: the
+		// old URL would never get the credentials again. The job is
+		// found anew in the job list of the new origin.
+		j.URL, j.Status = "", dbrestv1.JobStatusAccepted
 		return d.current()
 	case err != nil:
 		st.LastHTTPStatus = int32(restapi.StatusCode(err))

@@ -416,6 +416,12 @@ func TestDecide(t *testing.T) {
 			want{action: actReadApp, status: func(g Gomega, st *dbrestv1.DeploymentStatus) {
 				g.Expect(st.Job.Status).To(Equal(dbrestv1.JobStatusExpired))
 			}}},
+		{"a job URL on an origin the DatabaseAPI no longer has is found anew in the job list",
+			observed(withJob(redeploy, running, time.Second), withPoll("", &restapi.OriginError{Want: "http://new", Got: "http://db"})),
+			want{action: actListJobs, status: func(g Gomega, st *dbrestv1.DeploymentStatus) {
+				g.Expect(st.Job.Status).To(Equal(dbrestv1.JobStatusAccepted))
+				g.Expect(st.Job.URL).To(BeEmpty())
+			}}},
 		{"a poll that fails is retried", observed(withJob(deploy, running, time.Second), withPoll("", err503)),
 			want{phase: conditions.Progressing, reason: dbrestv1.ReasonServiceUnavailable, retry: true}},
 

@@ -9,6 +9,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
 	"github.com/dbrest-io/dbrest-operator/internal/simulator"
@@ -169,4 +170,28 @@ func TestAcceptedWithoutJobLink(t *testing.T) {
 			f.g.Expect(f.eventReasons("orders")).To(ContainElement("JobFound"))
 		})
 	}
+}
+
+// TestJobFollowedAcrossURLChange edits the DatabaseAPI's url while a job
+// runs (127.0.0.1 → localhost, the same server): the recorded job URL is
+// then on an origin the client no longer sends credentials to, so the job
+// is found again in the job list of the new origin and followed to Ready.
+func TestJobFollowedAcrossURLChange(t *testing.T) {
+	f := newFixture(t, withSim(func(o *simulator.Options) { o.JobDuration = 4 * time.Second }))
+	f.createDeployment("orders")
+	f.g.Eventually(func() string {
+		if j := f.get("orders").Status.Job; j != nil {
+			return j.URL
+		}
+		return ""
+	}, timeout, interval).ShouldNot(BeEmpty())
+	api := &dbrestv1.DatabaseAPI{}
+	f.g.Expect(k8s.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "db"}, api)).To(Succeed())
+	api.Spec.URL = strings.Replace(api.Spec.URL, "127.0.0.1", "localhost", 1)
+	f.g.Expect(k8s.Update(f.ctx, api)).To(Succeed())
+	d := f.expectServerRunsSpec("orders")
+	f.g.Expect(d.Status.Job.URL).To(HavePrefix(strings.Replace(f.srv.URL, "127.0.0.1", "localhost", 1)))
+	st := f.sim.Stats()
+	f.g.Expect(st.RequestsByOp["deploy"]).To(Equal(1))
+	f.expectNoDuplicates()
 }
