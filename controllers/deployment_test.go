@@ -280,4 +280,17 @@ func TestTwoDeploymentsForOneApplication(t *testing.T) {
 	f.waitReady("first")
 	f.g.Expect(f.sim.Stats().RequestsByOp["undeploy"]).To(Equal(0))
 	f.expectNoDuplicates()
+
+	// Deleting the owner wakes the loser of a new conflict, which takes
+	// the application over once the owner has undeployed it. Resync is an
+	// hour here and a Conflict has no requeue: only the watch can do it.
+	f.createDeployment("third", func(d *dbrestv1.Deployment) {
+		d.Spec.Application.Name = "orders"
+		d.Spec.Application.DeploymentPath = "/apps/orders-3.war"
+	})
+	f.waitFor("third", "False", dbrestv1.ReasonConflict)
+	f.delete("first")
+	f.waitGone("first")
+	f.expectServerRunsSpec("third")
+	f.expectNoDuplicates()
 }

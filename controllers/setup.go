@@ -108,6 +108,14 @@ func (r *DeploymentReconciler) SetupWithManager(mgr ctrl.Manager, opts controlle
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&dbrestv1.DatabaseAPI{}, handler.EnqueueRequestsFromMapFunc(r.deploymentsUsing),
 			builder.WithPredicates(databaseAPIReadinessChanged())).
+		// When a Deployment goes, another one that lost the Conflict for
+		// its application may own it now: wake it at once.
+		Watches(&dbrestv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.rivals),
+			builder.WithPredicates(predicate.Funcs{
+				CreateFunc:  func(ctrlevent.CreateEvent) bool { return false },
+				UpdateFunc:  func(ctrlevent.UpdateEvent) bool { return false },
+				GenericFunc: func(ctrlevent.GenericEvent) bool { return false },
+			})).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.deploymentsReading("Secret"))).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.deploymentsReading("ConfigMap"))).
 		WithOptions(opts).
@@ -123,6 +131,27 @@ func (r *DeploymentReconciler) deploymentsUsing(ctx context.Context, o client.Ob
 	reqs := make([]reconcile.Request, 0, len(list.Items))
 	for i := range list.Items {
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
+}
+
+// rivals are the other Deployments that claim the same application on
+// the same DatabaseAPI as o.
+func (r *DeploymentReconciler) rivals(ctx context.Context, o client.Object) []reconcile.Request {
+	d, ok := o.(*dbrestv1.Deployment)
+	if !ok {
+		return nil
+	}
+	var list dbrestv1.DeploymentList
+	if err := r.List(ctx, &list, client.InNamespace(d.Namespace),
+		client.MatchingFields{indexApplication: applicationKey(d)}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		if list.Items[i].UID != d.UID {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
 	}
 	return reqs
 }
