@@ -202,7 +202,7 @@ func (d *decider) converge() decision {
 	var notFound *restapi.NotFoundError
 	switch err := o.app.err; {
 	case errors.As(err, &notFound):
-		st.ApplicationState = ""
+		d.setState("")
 		st.LastSyncedAt = d.now()
 		var ev *event
 		if st.LastAppliedFingerprint != "" {
@@ -215,14 +215,12 @@ func (d *decider) converge() decision {
 	}
 	app := o.app.app
 	st.LastHTTPStatus, st.LastError = 200, ""
-	st.ApplicationState = app.State
+	d.setState(app.State)
 	st.LastSyncedAt = d.now()
 	if app.State == restapi.StateNew {
 		// A job is running that we have no record of (another client's):
 		// never send a second call over it.
-		return d.finish(outcome{phase: conditions.Progressing, reason: dbrestv1.ReasonDeploying,
-			message: fmt.Sprintf("application %q is STATE_NEW on the server: waiting for its running job to finish", name),
-			requeue: pollInterval(o.spec)})
+		return d.waitStateNew("")
 	}
 	fields := differences(app, &o.spec.Application)
 	if len(fields) == 0 {
@@ -342,12 +340,20 @@ func (d *decider) answered() decision {
 	st.LastHTTPStatus, st.LastError = int32(res.StatusCode), ""
 	if res.Outcome == restapi.OutcomeAccepted {
 		j.URL, j.Status = res.JobURL, dbrestv1.JobStatusInProgress
+		if res.Job != nil && res.Job.Done() {
+			// The 202's body shows the job already over: act on it now
+			// rather than one poll interval later.
+			return d.jobSeen(&restapi.JobStatus{Job: *res.Job, StatusCode: res.StatusCode})
+		}
 		return d.finish(outcome{phase: conditions.Progressing, reason: operationReason(j.Operation),
 			message: fmt.Sprintf("%s of %q accepted by the server; polling job %s", verb, name, res.JobURL),
 			requeue: pollDelay(pollInterval(o.spec), o.maxPoll, res.RetryAfter, 0),
 			event:   &event{reason: acceptedEvent(j.Operation), message: fmt.Sprintf("%s of %q accepted as job %s", verb, name, res.JobURL)}})
 	}
 	j.Status = dbrestv1.JobStatusCompleted
+	if res.ApplicationURL != "" {
+		st.ApplicationURL = res.ApplicationURL
+	}
 	if j.Operation == dbrestv1.JobOperationUndeploy {
 		return d.release(event{reason: eventUndeployed, message: fmt.Sprintf("application %q undeployed (HTTP %d)", name, res.StatusCode)})
 	}
@@ -379,6 +385,40 @@ func (d *decider) recordFailure(period time.Duration) {
 		t := metav1.NewTime(d.o.now.Add(period).Truncate(time.Second))
 		d.st.RecheckAt = &t
 	}
+}
+
+// setState records the application's state as the server shows it, and
+// since when.
+func (d *decider) setState(state string) {
+	if d.st.ApplicationState != state || d.st.ApplicationStateSince == nil {
+		d.st.ApplicationStateSince = d.now()
+	}
+	d.st.ApplicationState = state
+	if state == "" {
+		d.st.ApplicationStateSince = nil
+	}
+}
+
+// waitStateNew waits for a job that no record explains (another client's,
+// or one whose answer was lost and whose job is not listed): a call now
+// would run over it. Like any job it is bounded by spec.timeout, and then
+// still watched.
+func (d *decider) waitStateNew(hint string) decision {
+	o := d.o
+	name := o.spec.Application.Name
+	reason := dbrestv1.ReasonDeploying
+	if o.deleting {
+		reason = dbrestv1.ReasonUndeploying
+	}
+	msg := fmt.Sprintf("application %q is STATE_NEW on the server, with no job on record: waiting for its running job to finish", name)
+	since := d.st.ApplicationStateSince
+	if ran := o.now.Sub(since.Time); ran > jobTimeout(o.spec) {
+		msg = fmt.Sprintf("application %q has been STATE_NEW on the server for %s with no job on record (spec.timeout %s); still watching it%s",
+			name, ran.Round(time.Second), jobTimeout(o.spec), hint)
+		return d.finish(outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonJobTimedOut, message: msg,
+			requeue: max(pollInterval(o.spec), o.maxPoll), event: &event{warning: true, reason: eventJobTimedOut, message: msg}})
+	}
+	return d.finish(outcome{phase: conditions.Progressing, reason: reason, message: msg + hint, requeue: pollInterval(o.spec)})
 }
 
 func (d *decider) untilResync() time.Duration {

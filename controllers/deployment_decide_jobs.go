@@ -44,7 +44,14 @@ func (d *decider) follow() decision {
 		}
 		return d.finish(out)
 	}
-	js := o.poll.job
+	return d.jobSeen(o.poll.job)
+}
+
+// jobSeen acts on the job's state as the server showed it, in a poll or
+// in the body of its 202.
+func (d *decider) jobSeen(js *restapi.JobStatus) decision {
+	o, st, j := d.o, d.st, d.st.Job
+	verb := strings.ToLower(string(j.Operation))
 	st.LastHTTPStatus, st.LastError = int32(js.StatusCode), ""
 	switch {
 	case js.Job.Failed():
@@ -76,7 +83,7 @@ func (d *decider) follow() decision {
 
 // jobFailed records the failure of the job in status.
 func (d *decider) jobFailed(job restapi.Job) decision {
-	o, st, j := d.o, d.st, d.st.Job
+	o, j := d.o, d.st.Job
 	j.Status = dbrestv1.JobStatusFailed
 	msg := fmt.Sprintf("%s job %s failed: %s", strings.ToLower(string(j.Operation)), j.URL, jobErrors(&job))
 	ev := &event{warning: true, reason: eventJobFailed, message: msg}
@@ -93,7 +100,7 @@ func (d *decider) jobFailed(job restapi.Job) decision {
 		}
 		return next
 	}
-	st.ApplicationState = restapi.StateFailed
+	d.setState(restapi.StateFailed)
 	d.recordFailure(0)
 	return d.finish(outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonJobFailed,
 		message: msg + "; fix the spec to redeploy", event: ev})
@@ -244,11 +251,9 @@ func (d *decider) undeploy() decision {
 		st.LastError = out.message
 		return d.finish(out)
 	case o.app.app.State == restapi.StateNew:
-		st.ApplicationState = o.app.app.State
-		return d.finish(outcome{phase: conditions.Progressing, reason: dbrestv1.ReasonUndeploying,
-			message: fmt.Sprintf("application %q is STATE_NEW: waiting for its running job before undeploying", name),
-			requeue: pollInterval(o.spec)})
+		d.setState(o.app.app.State)
+		return d.waitStateNew("; it is undeployed when the job ends. To delete this Deployment without undeploying, set spec.deletionPolicy to Orphan")
 	}
-	st.ApplicationState = o.app.app.State
+	d.setState(o.app.app.State)
 	return d.send(dbrestv1.JobOperationUndeploy, nil)
 }

@@ -248,6 +248,13 @@ func TestDecide(t *testing.T) {
 			want{phase: conditions.Ready, reason: dbrestv1.ReasonDeployed}},
 		{"Deploying: STATE_NEW with no job on record is waited on", observed(withApp(serverApp(ordersSpec(), restapi.StateNew))),
 			want{phase: conditions.Progressing, reason: dbrestv1.ReasonDeploying, requeue: 5 * time.Second}},
+		{"JobTimedOut: STATE_NEW with no job on record for longer than spec.timeout",
+			observed(withApp(serverApp(ordersSpec(), restapi.StateNew)), func(o *observation) {
+				o.status.ApplicationState = restapi.StateNew
+				o.status.ApplicationStateSince = at(t0.Add(-31 * time.Minute))
+			}),
+			want{phase: conditions.Stalled, reason: dbrestv1.ReasonJobTimedOut, requeue: time.Minute, event: eventJobTimedOut,
+				message: "STATE_NEW on the server for 31m0s"}},
 		{"JobFailed: STATE_FAILED with this spec", observed(withApp(serverApp(ordersSpec(), restapi.StateFailed))),
 			want{phase: conditions.Stalled, reason: dbrestv1.ReasonJobFailed, status: failedKey(0)}},
 		{"STATE_FAILED with another spec is redeployed", observed(withApp(func() *restapi.Application {
@@ -283,6 +290,22 @@ func TestDecide(t *testing.T) {
 					g.Expect(st.Job.Status).To(Equal(running))
 					g.Expect(st.LastHTTPStatus).To(BeEquivalentTo(202))
 				}}},
+		{"a 202 whose body shows the job completed goes straight to the read-back",
+			observed(withCall(redeploy, &restapi.Result{Outcome: restapi.OutcomeAccepted, StatusCode: 202, JobURL: "http://db/jobs/8",
+				Job: &restapi.Job{ID: "8", Status: restapi.JobCompleted}}, nil)),
+			want{action: actReadApp, event: eventJobCompleted, status: func(g Gomega, st *dbrestv1.DeploymentStatus) {
+				g.Expect(st.Job.Status).To(Equal(dbrestv1.JobStatusCompleted))
+				g.Expect(st.Job.Polls).To(BeZero())
+			}}},
+		{"a 202 whose body shows the job failed is JobFailed at once",
+			observed(withCall(deploy, &restapi.Result{Outcome: restapi.OutcomeAccepted, StatusCode: 202, JobURL: "http://db/jobs/8",
+				Job: &restapi.Job{ID: "8", Status: restapi.JobFailed}}, nil)),
+			want{phase: conditions.Stalled, reason: dbrestv1.ReasonJobFailed, status: failedKey(0)}},
+		{"a 201 records the application's URL", observed(withCall(deploy,
+			&restapi.Result{Outcome: restapi.OutcomeDone, StatusCode: 201, ApplicationURL: "http://db/apps/orders"}, nil)),
+			want{action: actReadApp, status: func(g Gomega, st *dbrestv1.DeploymentStatus) {
+				g.Expect(st.ApplicationURL).To(Equal("http://db/apps/orders"))
+			}}},
 		{"a synchronous answer is verified by a read before Ready", observed(withCall(deploy, syncDone, nil)),
 			want{action: actReadApp, event: eventDeployed, status: func(g Gomega, st *dbrestv1.DeploymentStatus) {
 				g.Expect(st.Job.Status).To(Equal(dbrestv1.JobStatusCompleted))
@@ -443,8 +466,13 @@ func TestDecide(t *testing.T) {
 		{"an absent application releases", observed(deleting, withAppErr(err404)), want{action: actRelease, event: eventUndeployed}},
 		{"Undeploying: the undeploy intent is recorded", observed(deleting, withApp(serverApp(ordersSpec(), active))),
 			want{action: actSend, op: undeploy, status: intent(undeploy)}},
-		{"STATE_NEW is waited on before undeploying", observed(deleting, withApp(serverApp(ordersSpec(), restapi.StateNew))),
-			want{phase: conditions.Progressing, reason: dbrestv1.ReasonUndeploying}},
+		{"STATE_NEW is waited on before undeploying, saying how to leave", observed(deleting, withApp(serverApp(ordersSpec(), restapi.StateNew))),
+			want{phase: conditions.Progressing, reason: dbrestv1.ReasonUndeploying, message: "deletionPolicy to Orphan"}},
+		{"a STATE_NEW that outlasts spec.timeout stalls the delete, still watched", observed(deleting,
+			withApp(serverApp(ordersSpec(), restapi.StateNew)), func(o *observation) {
+				o.status.ApplicationState = restapi.StateNew
+				o.status.ApplicationStateSince = at(t0.Add(-time.Hour))
+			}), want{phase: conditions.Stalled, reason: dbrestv1.ReasonJobTimedOut, requeue: time.Minute, message: "deletionPolicy to Orphan"}},
 		{"an undeploy answered 404 releases", observed(deleting, withCall(undeploy, nil, err404)),
 			want{action: actRelease, event: eventUndeployed}},
 		{"an undeploy answered 204 releases", observed(deleting, withCall(undeploy, deleted, nil)),

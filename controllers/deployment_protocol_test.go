@@ -4,10 +4,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -94,6 +96,11 @@ func TestProtocolVariations(t *testing.T) {
 		{"sync 201 and DELETE 200", func(o *simulator.Options) { o.SyncCreateCode, o.DeleteCode = 201, 200 }, false},
 		{"sync 200 with item and DELETE 204", func(o *simulator.Options) { o.SyncCreateCode, o.DeleteCode = 200, 204 }, false},
 		{"202 although not detached", func(o *simulator.Options) { o.AlwaysAccept = true }, false},
+		{"202 without a job link", func(o *simulator.Options) { o.NoJobLink = true }, true},
+		// Port 9 on another loopback address: any request there fails,
+		// and the other origin must never be asked anyway.
+		{"job links on another origin", func(o *simulator.Options) { o.JobLinkOrigin = "http://127.0.0.2:9" }, true},
+		{"jobs over at acceptance", func(o *simulator.Options) { o.JobDoneAtAcceptance = true }, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,5 +200,62 @@ func TestJobFollowedAcrossURLChange(t *testing.T) {
 	f.g.Expect(d.Status.Job.URL).To(HavePrefix(strings.Replace(f.srv.URL, "127.0.0.1", "localhost", 1)))
 	st := f.sim.Stats()
 	f.g.Expect(st.RequestsByOp["deploy"]).To(Equal(1))
+	f.expectNoDuplicates()
+}
+
+// TestRedeployOfVanishedApplication removes the application between the
+// operator's read and its redeploy, so the redeploy is answered 404: the
+// application is deployed again at once, not reported as a wrong URL.
+func TestRedeployOfVanishedApplication(t *testing.T) {
+	f := newFixture(t)
+	f.createDeployment("orders")
+	f.expectServerRunsSpec("orders")
+	var once sync.Once
+	f.inj.setHook(func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/redeploy") {
+			once.Do(func() { f.sim.DeleteApplication("orders") })
+		}
+		return false
+	})
+	f.update("orders", func(d *dbrestv1.Deployment) { d.Spec.Application.Version = "2.0" })
+	f.expectServerRunsSpec("orders")
+	st := f.sim.Stats()
+	f.g.Expect(st.Requests["POST 404"]).To(Equal(1), "the redeploy met the vanished application")
+	f.g.Expect(st.DeploysAccepted["orders"]).To(Equal(2))
+	f.expectNoDuplicates()
+}
+
+// TestStuckStateNew shows an application STATE_NEW that no recorded job
+// explains: it is waited on (never called over), bounded by spec.timeout
+// (JobTimedOut, still watched), and Ready once the server settles it. A
+// delete while it lasts says how to leave without undeploying.
+func TestStuckStateNew(t *testing.T) {
+	f := newFixture(t)
+	f.createDeployment("orders", func(d *dbrestv1.Deployment) {
+		d.Spec.Timeout = &metav1.Duration{Duration: 10 * time.Second}
+		d.Spec.ResyncInterval = &metav1.Duration{Duration: 30 * time.Second}
+	})
+	f.expectServerRunsSpec("orders")
+	f.g.Expect(f.sim.ChangeApplication("orders", func(a *simulator.Application) { a.State = "STATE_NEW" })).To(BeTrue())
+	f.update("orders", func(d *dbrestv1.Deployment) { d.Spec.Application.Version = "2.0" })
+	f.waitFor("orders", "False", dbrestv1.ReasonDeploying)
+	d := f.waitFor("orders", "False", dbrestv1.ReasonJobTimedOut)
+	f.g.Expect(findCondition(d, dbrestv1.ReadyCondition).Message).To(ContainSubstring("no job on record"))
+	f.g.Expect(f.sim.Stats().RequestsByOp["redeploy"]).To(BeZero(), "nothing is sent over a running job")
+
+	f.g.Expect(f.sim.ChangeApplication("orders", func(a *simulator.Application) { a.State = "STATE_ACTIVE" })).To(BeTrue())
+	f.expectServerRunsSpec("orders")
+
+	// Deleting while the server shows STATE_NEW: the delete waits, and
+	// says how to leave.
+	f.g.Expect(f.sim.ChangeApplication("orders", func(a *simulator.Application) { a.State = "STATE_NEW" })).To(BeTrue())
+	f.delete("orders")
+	f.g.Eventually(func() string { return findCondition(f.get("orders"), dbrestv1.ReadyCondition).Message }, timeout, interval).
+		Should(ContainSubstring("deletionPolicy to Orphan"))
+	f.update("orders", func(d *dbrestv1.Deployment) { d.Spec.DeletionPolicy = dbrestv1.DeletionPolicyOrphan })
+	f.waitGone("orders")
+	_, onServer := f.sim.Application("orders")
+	f.g.Expect(onServer).To(BeTrue(), "Orphan leaves the application")
+	f.g.Expect(f.sim.Stats().RequestsByOp["undeploy"]).To(BeZero())
 	f.expectNoDuplicates()
 }

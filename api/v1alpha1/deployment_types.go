@@ -204,7 +204,8 @@ type DeploymentStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// ApplicationURL is the URL of the application resource on the server.
+	// ApplicationURL is the URL of the application resource on the
+	// server, from the Location of a synchronous deploy's 201.
 	// +optional
 	ApplicationURL string `json:"applicationURL,omitempty"`
 
@@ -212,6 +213,12 @@ type DeploymentStatus struct {
 	// (STATE_NEW, STATE_ACTIVE, STATE_FAILED), empty when absent.
 	// +optional
 	ApplicationState string `json:"applicationState,omitempty"`
+
+	// ApplicationStateSince is when the server was first seen showing
+	// applicationState; it bounds a STATE_NEW that no recorded job
+	// explains by spec.timeout.
+	// +optional
+	ApplicationStateSince *metav1.Time `json:"applicationStateSince,omitempty"`
 
 	// Job is the last job the operator started; it is polled while its
 	// status is "in progress".

@@ -312,6 +312,10 @@ func (in *DeploymentStatus) DeepCopyInto(out *DeploymentStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.ApplicationStateSince != nil {
+		in, out := &in.ApplicationStateSince, &out.ApplicationStateSince
+		*out = (*in).DeepCopy()
+	}
 	if in.Job != nil {
 		in, out := &in.Job, &out.Job
 		*out = new(JobRecord)

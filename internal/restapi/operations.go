@@ -242,6 +242,13 @@ func (c *Client) mutate(ctx context.Context, r request, spec *ApplicationSpec) (
 // the API answered, and calling that "done" would hide it.
 func (c *Client) done(r request, resp *response) (*Result, error) {
 	res := &Result{Outcome: OutcomeDone, StatusCode: resp.code}
+	if loc := resp.header.Get("Location"); loc != "" && resp.code == http.StatusCreated {
+		// The new application's URL, kept only on the BaseURL's origin.
+		if u, err := resolveRef(r.url, loc); err == nil && origin(u) == c.baseOrigin {
+			u.User = nil
+			res.ApplicationURL = u.String()
+		}
+	}
 	body := bytes.TrimSpace(resp.body)
 	if resp.code == http.StatusNoContent || len(body) == 0 {
 		return res, nil

@@ -386,3 +386,38 @@ func TestJSONTags(t *testing.T) {
 		t.Errorf("app %+v %v", app, err)
 	}
 }
+
+// TestCreatedLocation keeps a 201's Location as the application's URL
+// when it is on the base origin, and drops it otherwise.
+func TestCreatedLocation(t *testing.T) {
+	appPath := testBase + "deployments/application/id/orders"
+	cases := []struct {
+		name     string
+		location func(srvURL string) string
+		want     func(srvURL string) string
+	}{
+		{"absolute on the base origin", func(u string) string { return u + appPath }, func(u string) string { return u + appPath }},
+		{"relative", func(string) string { return "application/id/orders" }, func(u string) string { return u + appPath }},
+		{"another origin", func(string) string { return "http://elsewhere.invalid" + appPath }, func(string) string { return "" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var srvURL string // set before the first request
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Location", tc.location(srvURL))
+				w.WriteHeader(http.StatusCreated)
+				_, _ = w.Write([]byte(`{"item":{"name":"orders","state":"STATE_ACTIVE"}}`))
+			}))
+			t.Cleanup(srv.Close)
+			srvURL = srv.URL
+			c := newTestClient(t, srvURL)
+			res, err := c.Deploy(context.Background(), ordersSpec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.ApplicationURL; got != tc.want(srvURL) {
+				t.Errorf("ApplicationURL = %q, want %q", got, tc.want(srvURL))
+			}
+		})
+	}
+}

@@ -180,6 +180,9 @@ type Result struct {
 	// Application is set when the answer carried the application (a 200
 	// with an item, or a 201 with a body).
 	Application *Application
+	// ApplicationURL is the new application's absolute URL from a 201's
+	// Location, when it is on the BaseURL's origin.
+	ApplicationURL string
 	// JobURL is the absolute URL of the job when Outcome is OutcomeAccepted.
 	// It is always on the BaseURL's origin and carries no user info.
 	JobURL string

@@ -234,8 +234,20 @@ func (s *Server) deployedSync(r *http.Request, app *Application) response {
 // accepted answers 202 for a new job, naming it in Location (per style)
 // and in links[].
 func (s *Server) accepted(r *http.Request, j *jobRecord, now time.Time) response {
-	loc, uri := s.linkTo(r, s.base+"jobs/deployment/id/"+j.job.ID)
-	resp := jsonResponse(http.StatusAccepted, itemBody[*Job]{Item: &j.job, Links: []Link{{Rel: "job", URI: uri}}})
+	if s.opts.JobDoneAtAcceptance {
+		s.advance(now) // the job is over before the answer is written
+	}
+	path := s.base + "jobs/deployment/id/" + j.job.ID
+	loc, uri := s.linkTo(r, path)
+	if s.opts.JobLinkOrigin != "" {
+		loc = strings.TrimSuffix(s.opts.JobLinkOrigin, "/") + path
+		uri = loc
+	}
+	links := []Link{{Rel: "job", URI: uri}}
+	if s.opts.NoJobLink {
+		loc, links = "", nil
+	}
+	resp := jsonResponse(http.StatusAccepted, itemBody[*Job]{Item: &j.job, Links: links})
 	resp.location = loc
 	resp.retryAfter = retryAfterValue(s.opts.RetryAfter, s.opts.RetryAfterValue, now)
 	return resp

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net/url"
 	"regexp"
 	"time"
 )
@@ -83,6 +84,17 @@ type Options struct {
 	DeleteCode int
 	// AlwaysAccept makes __detached=false calls answer 202 with a job too.
 	AlwaysAccept bool
+	// NoJobLink makes a 202 name no job: no Location, no links[rel=job].
+	// The job is still created and listed.
+	NoJobLink bool
+	// JobLinkOrigin writes job links (Location and links[]) absolute on
+	// this origin ("http://jobs.example:8080") instead of the request's,
+	// as a separate job service behind a gateway, or a proxy that leaks
+	// its backend's address, does. The path is the same.
+	JobLinkOrigin string
+	// JobDoneAtAcceptance makes every job end before its 202 is written,
+	// so the 202's body already shows it completed (or failed).
+	JobDoneAtAcceptance bool
 	// RedeployInPlace makes an in-place swap server: while a redeploy job
 	// runs, the application keeps its old fields and its state (normally
 	// STATE_ACTIVE); the new fields land only when the job completes, and a
@@ -144,6 +156,11 @@ func (o Options) Validate() error {
 	case 0, 200, 204:
 	default:
 		errs = append(errs, fmt.Errorf("delete code %d: want 200 or 204", o.DeleteCode))
+	}
+	if o.JobLinkOrigin != "" {
+		if u, err := url.Parse(o.JobLinkOrigin); err != nil || !u.IsAbs() || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			errs = append(errs, fmt.Errorf("job link origin %q: want scheme://host[:port]", o.JobLinkOrigin))
+		}
 	}
 	if o.JobDuration < 0 || o.JobTTL < 0 || o.RetryAfterValue < 0 || o.MutationDelay < 0 || o.ProxyTimeout < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))

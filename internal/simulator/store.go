@@ -175,7 +175,7 @@ func (s *Server) newJob(op string, rec *appRecord, now time.Time, pending *appRe
 			Description:    "[Deployer:149026]" + op + " application " + app.Name + " on " + strings.Join(names, ", ") + ".",
 			Targets:        targets,
 		},
-		doneAt:  now.Add(s.opts.JobDuration),
+		doneAt:  s.jobEnd(now),
 		fail:    op != OpRemove && s.shouldFail(app.Name),
 		pending: pending,
 	}
@@ -231,4 +231,13 @@ func (s *Server) endMutating(name string) {
 	} else {
 		delete(s.store.inflight, name)
 	}
+}
+
+// jobEnd is when a job created now finishes. All jobs last the same, so
+// they finish in creation order (the running queue relies on it).
+func (s *Server) jobEnd(now time.Time) time.Time {
+	if s.opts.JobDoneAtAcceptance {
+		return now
+	}
+	return now.Add(s.opts.JobDuration)
 }
