@@ -345,10 +345,15 @@ func (d *decider) answered() decision {
 			// rather than one poll interval later.
 			return d.jobSeen(&restapi.JobStatus{Job: *res.Job, StatusCode: res.StatusCode})
 		}
+		ev := &event{reason: acceptedEvent(j.Operation), message: fmt.Sprintf("%s of %q accepted as job %s", verb, name, res.JobURL)}
+		if res.IgnoredOrigin != "" {
+			ev.warning = true
+			ev.message += fmt.Sprintf("; the server's link named origin %s, which is never sent credentials, so the job is polled "+
+				"at the same path on the DatabaseAPI's own origin", res.IgnoredOrigin)
+		}
 		return d.finish(outcome{phase: conditions.Progressing, reason: operationReason(j.Operation),
 			message: fmt.Sprintf("%s of %q accepted by the server; polling job %s", verb, name, res.JobURL),
-			requeue: pollDelay(pollInterval(o.spec), o.maxPoll, res.RetryAfter, 0),
-			event:   &event{reason: acceptedEvent(j.Operation), message: fmt.Sprintf("%s of %q accepted as job %s", verb, name, res.JobURL)}})
+			requeue: pollDelay(pollInterval(o.spec), o.maxPoll, res.RetryAfter, 0), event: ev})
 	}
 	j.Status = dbrestv1.JobStatusCompleted
 	if res.ApplicationURL != "" {

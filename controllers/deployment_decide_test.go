@@ -306,6 +306,11 @@ func TestDecide(t *testing.T) {
 			want{action: actReadApp, status: func(g Gomega, st *dbrestv1.DeploymentStatus) {
 				g.Expect(st.ApplicationURL).To(Equal("http://db/apps/orders"))
 			}}},
+		{"a job link rebased from another origin is polled, with a warning naming the origin",
+			observed(withCall(deploy, &restapi.Result{Outcome: restapi.OutcomeAccepted, StatusCode: 202, JobURL: "http://db/jobs/8",
+				IgnoredOrigin: "http://backend:8001"}, nil)),
+			want{phase: conditions.Progressing, reason: dbrestv1.ReasonDeploying, event: eventDeployAccepted,
+				status: func(g Gomega, st *dbrestv1.DeploymentStatus) { g.Expect(st.Job.URL).To(Equal("http://db/jobs/8")) }}},
 		{"a synchronous answer is verified by a read before Ready", observed(withCall(deploy, syncDone, nil)),
 			want{action: actReadApp, event: eventDeployed, status: func(g Gomega, st *dbrestv1.DeploymentStatus) {
 				g.Expect(st.Job.Status).To(Equal(dbrestv1.JobStatusCompleted))

@@ -299,6 +299,7 @@ func (f *fixture) expectNoDuplicates() {
 	st := f.sim.Stats()
 	f.g.Expect(st.DuplicateDeploys).To(Equal(0), "duplicate deploys: %v", st.DuplicateDeploysByApp)
 	f.g.Expect(st.MaxConcurrentMutatingOverall).To(BeNumerically("<=", 1), "concurrent mutating calls: %v", st.MaxConcurrentMutating)
+	f.g.Expect(st.OverlappingMutating).To(BeZero(), "mutating calls sent while another call or a job ran: %v", st.OverlappingMutatingByApp)
 }
 
 // injector sits in front of the simulator and answers matching requests

@@ -275,15 +275,25 @@ func (c *Client) accepted(r request, resp *response) (*Result, error) {
 	if err != nil {
 		return nil, c.protocolError(r, resp, err.Error())
 	}
+	ignored := ""
 	if got := origin(u); got != c.baseOrigin {
-		return nil, &OriginError{StatusError: c.statusFrom(r, resp, false), Want: c.baseOrigin, Got: got}
+		// A proxy that leaks its backend's address, or a job service
+		// behind a gateway: when the link's path is the contract's job
+		// path, the same job is on our own origin. Credentials never go
+		// to the other one.
+		id, ok := c.jobIDFromPath(u.EscapedPath())
+		if !ok {
+			return nil, &OriginError{StatusError: c.statusFrom(r, resp, false), Want: c.baseOrigin, Got: got}
+		}
+		ignored, u = got, c.resolve(strings.ReplaceAll(c.cfg.Paths.Job, "{id}", url.PathEscape(id)))
 	}
 	res := &Result{
-		Outcome:    OutcomeAccepted,
-		StatusCode: resp.code,
-		JobURL:     u.String(),
-		RetryAfter: parseRetryAfter(resp.header.Get("Retry-After"), time.Now()),
-		Messages:   c.scrub(parseMessages(c.scrubBody(resp.body), false)),
+		Outcome:       OutcomeAccepted,
+		StatusCode:    resp.code,
+		IgnoredOrigin: ignored,
+		JobURL:        u.String(),
+		RetryAfter:    parseRetryAfter(resp.header.Get("Retry-After"), time.Now()),
+		Messages:      c.scrub(parseMessages(c.scrubBody(resp.body), false)),
 	}
 	// The job link settles the outcome; a body we cannot read only means
 	// the first poll tells the job's state instead.
@@ -326,4 +336,24 @@ func emptyName(r request) error {
 	se := r.status()
 	se.Messages = []string{"application name must not be empty"}
 	return &InvalidRequestError{StatusError: se}
+}
+
+// jobIDMarker stands for a job id while the Job template's path is split
+// around it.
+const jobIDMarker = "dbrest-job-id-marker"
+
+// jobIDFromPath returns the job id when path is the Job template's path
+// on the BaseURL for some id.
+func (c *Client) jobIDFromPath(path string) (string, bool) {
+	tmpl := c.resolve(strings.ReplaceAll(c.cfg.Paths.Job, "{id}", jobIDMarker)).EscapedPath()
+	prefix, suffix, ok := strings.Cut(tmpl, jobIDMarker)
+	if !ok || !strings.HasPrefix(path, prefix) || !strings.HasSuffix(path, suffix) || len(path) <= len(prefix)+len(suffix) {
+		return "", false
+	}
+	raw := path[len(prefix) : len(path)-len(suffix)]
+	id, err := url.PathUnescape(raw)
+	if err != nil || strings.Contains(raw, "/") || id == "" {
+		return "", false
+	}
+	return id, true
 }

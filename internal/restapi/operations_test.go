@@ -70,6 +70,11 @@ func TestMutationOutcomes(t *testing.T) {
 		{name: "202 with an invalid link", call: deploy,
 			w:  func(string) wire { return wire{202, map[string]string{"Location": "ftp://x/y"}, ""} },
 			is: isA[*ProtocolError]},
+		{name: "202 link on another origin at the contract's job path: the same path on the base origin", call: undeploy,
+			w: func(string) wire {
+				return wire{202, map[string]string{"Location": "http://backend.internal:8001" + jobPath}, ""}
+			},
+			outcome: OutcomeAccepted, jobPath: jobPath},
 		{name: "202 link on another origin", call: deploy,
 			w: func(string) wire {
 				return wire{202, map[string]string{"Location": "http://evil.example:81/jobs/1"}, ""}

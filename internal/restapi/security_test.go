@@ -58,6 +58,15 @@ func TestCredentialsNeverLeaveTheOrigin(t *testing.T) {
 			func(c *Client) error { _, err := c.Deploy(context.Background(), ordersSpec); return err }, isA[*OriginError]},
 		{"202 body link to another host", wire{202, nil, `{"links":[{"rel":"job","uri":"` + other.URL + `/jobs/1"}]}`},
 			func(c *Client) error { _, err := c.Undeploy(context.Background(), "orders"); return err }, isA[*OriginError]},
+		{"202 Location to another host at the contract's job path is rebased, not followed",
+			wire{202, map[string]string{"Location": other.URL + testBase + "jobs/deployment/id/1"}, ""},
+			func(c *Client) error {
+				res, err := c.Deploy(context.Background(), ordersSpec)
+				if err == nil && (res.IgnoredOrigin != other.URL || strings.HasPrefix(res.JobURL, other.URL)) {
+					return fmt.Errorf("result %+v: the link was not rebased", res)
+				}
+				return err
+			}, func(err error) bool { return err == nil }},
 		{"307 redirect of a POST", wire{307, map[string]string{"Location": other.URL + "/x"}, ""},
 			func(c *Client) error { _, err := c.Deploy(context.Background(), ordersSpec); return err }, isA[*UnexpectedStatusError]},
 		{"302 redirect of a GET", wire{302, map[string]string{"Location": other.URL + "/x"}, ""},
@@ -78,7 +87,9 @@ func TestCredentialsNeverLeaveTheOrigin(t *testing.T) {
 			if !tc.is(err) || IsRetryable(err) {
 				t.Fatalf("got %T %v", err, err)
 			}
-			noSecrets(t, "error", err.Error())
+			if err != nil {
+				noSecrets(t, "error", err.Error())
+			}
 			if n := otherRec.count(); n != 0 {
 				t.Fatalf("the other origin saw %d requests", n)
 			}

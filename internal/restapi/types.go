@@ -183,6 +183,10 @@ type Result struct {
 	// ApplicationURL is the new application's absolute URL from a 201's
 	// Location, when it is on the BaseURL's origin.
 	ApplicationURL string
+	// IgnoredOrigin is the origin of a job link that was not followed
+	// because it is not the BaseURL's; its path is the contract's job
+	// path, so JobURL is that path on the BaseURL's origin.
+	IgnoredOrigin string
 	// JobURL is the absolute URL of the job when Outcome is OutcomeAccepted.
 	// It is always on the BaseURL's origin and carries no user info.
 	JobURL string
