@@ -105,6 +105,10 @@ func TestProtocolVariations(t *testing.T) {
 			f := newFixture(t, withSim(tc.sim))
 			f.createDeployment("orders", func(d *dbrestv1.Deployment) { d.Spec.Detached = ptr.To(tc.detached) })
 			d := f.waitReady("orders")
+			if !tc.detached && f.sim.Stats().Requests["POST 201"] > 0 {
+				// A 201 names the new application: its URL is recorded.
+				f.g.Expect(d.Status.ApplicationURL).To(Equal(f.baseURL() + "deployments/application/id/orders"))
+			}
 			if d.Status.Job != nil && d.Status.Job.URL != "" {
 				f.g.Expect(d.Status.Job.URL).To(HavePrefix(f.srv.URL), "job URLs are stored absolute")
 				f.g.Expect(strings.Contains(d.Status.Job.URL, "/jobs/deployment/id/")).To(BeTrue())
