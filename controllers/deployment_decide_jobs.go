@@ -190,13 +190,24 @@ func (d *decider) acceptedWithoutJob() decision {
 	if !absent && j.Operation != dbrestv1.JobOperationUndeploy {
 		visible = serverFingerprint(o.app.app) == j.Fingerprint
 	}
-	st.Job = nil
 	if visible {
+		st.Job = nil
 		return d.current()
 	}
+	verb := strings.ToLower(string(j.Operation))
+	if j.Operation != dbrestv1.JobOperationDeploy && o.now.Sub(j.StartedAt.Time) < jobTimeout(o.spec) {
+		// A redeploy (on an in-place server) or an undeploy shows only
+		// when it is over: follow it through the application, bounded by
+		// spec.timeout like any job. A deploy must show at once: an
+		// application exists from the moment its deploy is accepted.
+		return d.finish(outcome{phase: conditions.Progressing, reason: operationReason(j.Operation), requeue: pollInterval(o.spec),
+			message: fmt.Sprintf("the server accepted the %s of %q but lists no job for it; following it through the "+
+				"application until it shows the change (at most spec.timeout, %s)", verb, o.spec.Application.Name, jobTimeout(o.spec))})
+	}
+	st.Job = nil
 	msg := fmt.Sprintf("the server accepted the %s of %q but lists no job for it, and the application does not show it: "+
 		"the server does not keep the protocol (a 202 must name its job, or list it); retried when the DatabaseAPI changes "+
-		"and every %s", strings.ToLower(string(j.Operation)), o.spec.Application.Name, protocolRecheck)
+		"and every %s", verb, o.spec.Application.Name, protocolRecheck)
 	if !o.deleting {
 		d.recordFailure(protocolRecheck)
 	}
