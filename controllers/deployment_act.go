@@ -96,9 +96,15 @@ func (r *DeploymentReconciler) record(obj *dbrestv1.Deployment, ev event) {
 	r.Recorder.Eventf(obj, nil, typ, ev.reason, "Reconcile", "%s", ev.message)
 }
 
-// noteJobEnd tells the job observer of a job that this decision saw end.
+// noteJobEnd tells the job observer of a job that this decision saw end:
+// in a poll, in the body of its 202, or in the job list.
 func (r *DeploymentReconciler) noteJobEnd(before, after *dbrestv1.JobRecord) {
-	if r.Jobs == nil || before == nil || after == nil || before.Status != dbrestv1.JobStatusInProgress || before.URL != after.URL {
+	if r.Jobs == nil || before == nil || after == nil || after.URL == "" || !before.StartedAt.Equal(&after.StartedAt) {
+		return
+	}
+	switch before.Status {
+	case dbrestv1.JobStatusInProgress, dbrestv1.JobStatusPending, dbrestv1.JobStatusAccepted:
+	default:
 		return
 	}
 	switch after.Status {

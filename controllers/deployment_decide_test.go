@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -762,4 +763,41 @@ func TestRetryTracker(t *testing.T) {
 	g.Expect(rt.next("u1", 0)).To(BeNumerically("<=", 1100*time.Millisecond), "a success restarts the backoff")
 	rt.forget("u1")
 	g.Expect(rt.counts).NotTo(HaveKey(uid))
+}
+
+type countingJobs struct{ seen []string }
+
+func (c *countingJobs) ObserveJob(op dbrestv1.JobOperation, outcome string, _ time.Duration) {
+	c.seen = append(c.seen, string(op)+"/"+outcome)
+}
+
+// TestNoteJobEnd reports a job once, when a decision sees it end: in a
+// poll, in its 202's body or in the job list, never a synchronous call.
+func TestNoteJobEnd(t *testing.T) {
+	started := *at(t0)
+	rec := func(status, url string) *dbrestv1.JobRecord {
+		return &dbrestv1.JobRecord{Operation: dbrestv1.JobOperationDeploy, Status: status, URL: url, StartedAt: started}
+	}
+	cases := []struct {
+		name          string
+		before, after *dbrestv1.JobRecord
+		want          []string
+	}{
+		{"a poll sees it complete", rec("in progress", "u"), rec("completed", "u"), []string{"Deploy/completed"}},
+		{"a 202's body shows it failed", rec("pending", ""), rec("failed", "u"), []string{"Deploy/failed"}},
+		{"the job list shows it completed", rec("accepted", ""), rec("completed", "u"), []string{"Deploy/completed"}},
+		{"it expired", rec("in progress", "u"), rec("expired", "u"), []string{"Deploy/expired"}},
+		{"still running", rec("in progress", "u"), rec("in progress", "u"), nil},
+		{"a synchronous answer has no job", rec("pending", ""), rec("completed", ""), nil},
+		{"already reported", rec("completed", "u"), rec("completed", "u"), nil},
+		{"another call", rec("in progress", "u"), &dbrestv1.JobRecord{Operation: dbrestv1.JobOperationDeploy, Status: "completed",
+			URL: "v", StartedAt: *at(t0.Add(time.Minute))}, nil},
+	}
+	for _, tc := range cases {
+		c := &countingJobs{}
+		(&DeploymentReconciler{Jobs: c}).noteJobEnd(tc.before, tc.after)
+		if !slices.Equal(c.seen, tc.want) {
+			t.Errorf("%s: observed %v, want %v", tc.name, c.seen, tc.want)
+		}
+	}
 }
