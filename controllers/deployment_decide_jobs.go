@@ -186,9 +186,11 @@ func (d *decider) acceptedWithoutJob() decision {
 		st.LastHTTPStatus = int32(restapi.StatusCode(o.app.err))
 		return d.finish(errorOutcome("reading application "+o.spec.Application.Name, o.app.err))
 	}
-	visible := absent == (j.Operation == dbrestv1.JobOperationUndeploy)
-	if !absent && j.Operation != dbrestv1.JobOperationUndeploy {
-		visible = serverFingerprint(o.app.app) == j.Fingerprint
+	// The call shows when an undeployed application is gone, or a
+	// deployed one runs the fields the call sent.
+	visible := absent
+	if j.Operation != dbrestv1.JobOperationUndeploy {
+		visible = !absent && serverFingerprint(o.app.app) == j.Fingerprint
 	}
 	if visible {
 		st.Job = nil
