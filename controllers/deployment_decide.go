@@ -235,7 +235,7 @@ func (d *decider) converge() decision {
 	}
 	diff := describeDifferences(app, &o.spec.Application, fields)
 	if j := st.Job; j != nil && j.Status == dbrestv1.JobStatusCompleted && j.Operation != dbrestv1.JobOperationUndeploy &&
-		j.Fingerprint == d.fp && st.LastAppliedFingerprint != d.fp {
+		j.Fingerprint == d.fp && st.LastAppliedFingerprint != d.fp && !j.Found {
 		// Our call for this very spec finished, yet the server shows
 		// something else: redeploying would only repeat it.
 		d.recordFailure(o.resync)

@@ -66,7 +66,7 @@ func (d *decider) answered() decision {
 			// The intent stays pending: settle it before anything else.
 			out := errorOutcome(verb+" of "+name, err)
 			out.phase, out.retry = conditions.Progressing, false
-			out.requeue = o.requestTimeout
+			out.requeue = o.requestTimeout + time.Second
 			out.message += fmt.Sprintf("; the outcome is unknown, so the operator looks for the server's job after the "+
 				"DatabaseAPI's request timeout (%s) before sending anything else", o.requestTimeout)
 			out.event = &event{warning: true, reason: eventOutcomeUnknown, message: out.message}

@@ -119,7 +119,9 @@ func (d *decider) settle() decision {
 	accepted := j.Status == dbrestv1.JobStatusAccepted
 	// An accepted call's job is listed at once; a pending one may still
 	// be under way in the server, behind a proxy that gave up.
-	if due := j.StartedAt.Add(o.requestTimeout); !accepted && o.now.Before(due) {
+	// StartedAt is kept to the second and taken before the intent is
+	// written, so the call left up to a second after it.
+	if due := j.StartedAt.Add(o.requestTimeout + time.Second); !accepted && o.now.Before(due) {
 		return d.finish(outcome{phase: conditions.Progressing, reason: operationReason(j.Operation), requeue: due.Sub(o.now),
 			message: fmt.Sprintf("the outcome of the %s of %q sent at %s is unknown; the operator looks for its job at %s "+
 				"(the DatabaseAPI's request timeout after it was sent) before sending anything else",
@@ -140,7 +142,7 @@ func (d *decider) settle() decision {
 			continue
 		}
 		if job.Operation == want && (job.BeginTime == 0 || job.BeginTime >= j.StartedAt.UnixMilli()) {
-			j.URL, j.Status = job.url, dbrestv1.JobStatusInProgress
+			j.URL, j.Status, j.Found = job.url, dbrestv1.JobStatusInProgress, true
 			msg := fmt.Sprintf("found job %s of the %s of %q whose answer was lost; polling it", job.url, verb, name)
 			return d.finish(outcome{phase: conditions.Progressing, reason: operationReason(j.Operation), message: msg,
 				requeue: pollInterval(o.spec), event: &event{reason: eventJobFound, message: msg}})
@@ -156,8 +158,9 @@ func (d *decider) settle() decision {
 			if job.Failed() {
 				return d.jobFailed(job.Job)
 			}
-			// It completed: the application read below verifies it.
-			j.Status = dbrestv1.JobStatusCompleted
+			// It completed: the application decides, as when no job is
+			// listed, since a job matched by time may not be this call's.
+			st.Job = nil
 			return d.current()
 		}
 	}

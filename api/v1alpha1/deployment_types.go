@@ -189,6 +189,11 @@ type JobRecord struct {
 	// Polls counts the reads of this job; it drives the poll backoff.
 	// +optional
 	Polls int32 `json:"polls,omitempty"`
+	// Found is true when the job was found in the server's job list (its
+	// call's answer was lost), matched by application, operation and
+	// start time rather than named by the server in that answer.
+	// +optional
+	Found bool `json:"found,omitempty"`
 }
 
 // DeploymentStatus is the observed state of a Deployment.
