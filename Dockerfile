@@ -1,5 +1,5 @@
 # Build the manager binary.
-FROM golang:1.26 AS builder
+FROM golang:1.27.3 AS builder
 ARG TARGETOS
 ARG TARGETARCH
 WORKDIR /workspace

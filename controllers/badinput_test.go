@@ -88,7 +88,7 @@ func TestBadInputEndsInTypedConditions(t *testing.T) {
 				return func() int { return 0 }
 			},
 			mutate: func(d *dbrestv1.Deployment) { d.Spec.DatabaseAPIRef.Name = "refused" },
-			phase:  dbrestv1.ReconcilingCondition, reasons: []string{dbrestv1.ReasonUnreachable},
+			phase:  dbrestv1.ReconcilingCondition, reasons: []string{dbrestv1.ReasonUnreachable, dbrestv1.ReasonCircuitOpen},
 			message: "connection refused",
 		},
 		{
@@ -99,7 +99,7 @@ func TestBadInputEndsInTypedConditions(t *testing.T) {
 				return func() int { return int(accepts.Load()) }
 			},
 			mutate: func(d *dbrestv1.Deployment) { d.Spec.DatabaseAPIRef.Name = "dropping" },
-			phase:  dbrestv1.ReconcilingCondition, reasons: []string{dbrestv1.ReasonUnreachable},
+			phase:  dbrestv1.ReconcilingCondition, reasons: []string{dbrestv1.ReasonUnreachable, dbrestv1.ReasonCircuitOpen},
 		},
 		{
 			name: "CA that does not verify",
@@ -238,7 +238,7 @@ func TestBadInputEndsInTypedConditions(t *testing.T) {
 				return func() int { return int(n.Load()) }
 			},
 			mutate: func(d *dbrestv1.Deployment) { d.Spec.DatabaseAPIRef.Name = "slow" },
-			phase:  dbrestv1.ReconcilingCondition, reasons: []string{dbrestv1.ReasonUnreachable},
+			phase:  dbrestv1.ReconcilingCondition, reasons: []string{dbrestv1.ReasonUnreachable, dbrestv1.ReasonCircuitOpen},
 			message: "time-out",
 		},
 	}

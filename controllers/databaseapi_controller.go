@@ -10,9 +10,11 @@ import (
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlevent "sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
+	"github.com/dbrest-io/dbrest-operator/internal/circuit"
 	"github.com/dbrest-io/dbrest-operator/internal/conditions"
 	"github.com/dbrest-io/dbrest-operator/internal/connection"
 	"github.com/dbrest-io/dbrest-operator/internal/restapi"
@@ -40,8 +42,14 @@ type DatabaseAPIReconciler struct {
 	Recorder events.EventRecorder
 	// Backoff is the retry policy when the probe fails transiently.
 	Backoff Backoff
+	// Circuits holds each DatabaseAPI's breaker, shared with the
+	// Deployment reconciler. While a circuit is open, this reconciler's
+	// probe is the only request to the server; nil makes no checks.
+	Circuits *circuit.Registry
 
 	retries *retryTracker
+	// wake carries the DatabaseAPIs whose circuit changed.
+	wake <-chan ctrlevent.GenericEvent
 }
 
 // +kubebuilder:rbac:groups=apps.dbrest.io,resources=databaseapis,verbs=get;list;watch
@@ -51,8 +59,13 @@ type DatabaseAPIReconciler struct {
 func (r *DatabaseAPIReconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, retErr error) {
 	api := &dbrestv1.DatabaseAPI{}
 	if err := r.Get(ctx, req.NamespacedName, api); err != nil {
-		if apierrors.IsNotFound(err) && r.Forget != nil {
-			r.Forget(req.NamespacedName)
+		if apierrors.IsNotFound(err) {
+			if r.Forget != nil {
+				r.Forget(req.NamespacedName)
+			}
+			if r.Circuits != nil {
+				r.Circuits.Forget(req.String())
+			}
 		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
@@ -67,7 +80,11 @@ func (r *DatabaseAPIReconciler) Reconcile(ctx context.Context, req reconcile.Req
 		return reconcile.Result{}, nil
 	}
 
-	s := r.probe(ctx, api)
+	var b *circuit.Breaker
+	if r.Circuits != nil {
+		b = breakerFor(r.Circuits, api)
+	}
+	s, probed := r.probeThrough(ctx, api, b)
 	api.Status.ObservedGeneration = api.Generation
 	previous := conditions.Reason(api.Status.Conditions)
 	conditions.Apply(&api.Status.Conditions, api.Generation, s.phase, s.reason, s.message)
@@ -78,15 +95,52 @@ func (r *DatabaseAPIReconciler) Reconcile(ctx context.Context, req reconcile.Req
 		}
 		r.Recorder.Eventf(api, nil, typ, s.reason, "Probe", "%s", s.message)
 	}
-	if s.retry {
+	if b != nil {
+		if c := b.Snapshot(); c.State == circuit.Open {
+			// The next probe, whatever the backoff of this one.
+			return reconcile.Result{RequeueAfter: max(time.Until(c.NextProbeAt), 10*time.Millisecond)}, nil
+		}
+	}
+	if s.retry && probed {
 		return reconcile.Result{RequeueAfter: min(r.retries.next(api.UID, s.retryAfter), probeInterval(api))}, nil
 	}
 	r.retries.reset(api.UID)
 	return reconcile.Result{RequeueAfter: probeInterval(api)}, nil
 }
 
-// probe resolves the client and sends the cheap GET; the step says what it found.
-func (r *DatabaseAPIReconciler) probe(ctx context.Context, api *dbrestv1.DatabaseAPI) outcome {
+// probeThrough probes through the breaker: while its circuit is open the
+// probe goes only when due, and its outcome closes the circuit or moves
+// the next probe. probed is false when no probe was due.
+func (r *DatabaseAPIReconciler) probeThrough(ctx context.Context, api *dbrestv1.DatabaseAPI, b *circuit.Breaker) (outcome, bool) {
+	if b == nil {
+		return r.probe(ctx, api, nil), true
+	}
+	t, due := b.ProbeTicket(time.Now())
+	probed := due
+	var s outcome
+	if due {
+		s = r.probe(ctx, api, t)
+		t.Release(time.Now())
+	}
+	c := b.Snapshot()
+	api.Status.Circuit = circuitStatus(c)
+	if c.State == circuit.Open {
+		s = outcome{phase: conditions.Progressing, reason: dbrestv1.ReasonCircuitOpen, message: fmt.Sprintf(
+			"the server is in trouble (%s: %s): the circuit opened at %s and no Deployment calls it until a probe succeeds; "+
+				"%d probes failed, next at %s", c.Reason, c.Message, c.OpenedAt.UTC().Format(time.RFC3339), c.Probes,
+			api.Status.Circuit.NextProbeAt.UTC().Format(time.RFC3339))}
+	} else if !due {
+		// Closed by a Deployment's request since this reconcile began:
+		// probe now rather than guess.
+		s = r.probe(ctx, api, nil)
+		probed = true
+	}
+	return s, probed
+}
+
+// probe resolves the client and sends the cheap GET; the step says what
+// it found, and t, when set, tells the breaker.
+func (r *DatabaseAPIReconciler) probe(ctx context.Context, api *dbrestv1.DatabaseAPI, t *circuit.Ticket) outcome {
 	p, err := r.Clients(ctx, api)
 	if err != nil {
 		var creds *connection.CredentialsError
@@ -104,6 +158,7 @@ func (r *DatabaseAPIReconciler) probe(ctx context.Context, api *dbrestv1.Databas
 		return outcome{phase: conditions.Progressing, reason: dbrestv1.ReasonUnreachable, message: err.Error(), retry: true}
 	}
 	err = p.Probe(ctx)
+	observeServer(t, err)
 	api.Status.LastHTTPStatus = int32(restapi.StatusCode(err))
 	if err == nil {
 		api.Status.LastHTTPStatus = 200

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
+	"github.com/dbrest-io/dbrest-operator/internal/circuit"
 	"github.com/dbrest-io/dbrest-operator/internal/conditions"
 	"github.com/dbrest-io/dbrest-operator/internal/connection"
 	"github.com/dbrest-io/dbrest-operator/internal/restapi"
@@ -31,6 +32,10 @@ type connected struct {
 	client         ApplicationClient
 	key            string
 	requestTimeout time.Duration
+	// api names the DatabaseAPI; breaker is its circuit breaker (nil
+	// without a registry).
+	api     types.NamespacedName
+	breaker *circuit.Breaker
 }
 
 // observe gathers the Kubernetes side of the observation: the object,
@@ -56,11 +61,19 @@ func (r *DeploymentReconciler) observe(ctx context.Context, obj *dbrestv1.Deploy
 	if blocked != nil && o.deleting {
 		o.namespaceDeleting = r.namespaceDeleting(ctx, obj.Namespace)
 	}
+	if j := obj.Status.Job; j != nil && (j.Status == dbrestv1.JobStatusPending || j.Status == dbrestv1.JobStatusAccepted) {
+		o.sentBy = r.sends.sentBy(obj.UID, j.StartedAt.Time, o.now)
+	} else {
+		r.sends.forget(obj.UID)
+	}
 	return o, conn, nil
 }
 
 // finish turns the outcome into conditions, an event and a requeue.
 func (r *DeploymentReconciler) finish(ctx context.Context, obj *dbrestv1.Deployment, out outcome) reconcile.Result {
+	if out.hold {
+		return reconcile.Result{RequeueAfter: out.requeue}
+	}
 	if out.keep {
 		// Nothing new was learnt, but a spec change that does not touch
 		// the application (a poll interval, say) is still observed.
@@ -114,10 +127,14 @@ func (r *DeploymentReconciler) noteJobEnd(before, after *dbrestv1.JobRecord) {
 }
 
 // addFinalizer is the first write for a new Deployment.
+// The patch carries the resourceVersion it was computed from: a merge
+// patch replaces the whole list of finalizers, and one computed from an
+// older version would drop a finalizer that another controller added
+// since.
 func (r *DeploymentReconciler) addFinalizer(ctx context.Context, obj *dbrestv1.Deployment) error {
-	patch := client.MergeFrom(obj.DeepCopy())
+	patch := client.MergeFromWithOptions(obj.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.AddFinalizer(obj, dbrestv1.FinalizerName)
-	return r.Patch(ctx, obj, patch)
+	return r.tracked(obj, func() error { return r.Patch(ctx, obj, patch) })
 }
 
 // recordIntent writes the status, which now holds the intent of the
@@ -159,15 +176,18 @@ func (r *DeploymentReconciler) listJobs(ctx context.Context, conn connected) *jo
 }
 
 // release removes the finalizer, letting Kubernetes delete the object.
+// Like addFinalizer, it patches with the resourceVersion it read, so that
+// no other controller's finalizer is removed with ours.
 func (r *DeploymentReconciler) release(ctx context.Context, obj *dbrestv1.Deployment, ev event) (reconcile.Result, error) {
-	patch := client.MergeFrom(obj.DeepCopy())
+	patch := client.MergeFromWithOptions(obj.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(obj, dbrestv1.FinalizerName)
-	if err := r.Patch(ctx, obj, patch); err != nil {
+	if err := r.tracked(obj, func() error { return r.Patch(ctx, obj, patch) }); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	r.record(obj, ev)
 	r.retries.forget(obj.UID)
 	r.writes.forget(obj.UID)
+	r.sends.forget(obj.UID)
 	return reconcile.Result{}, nil
 }
 
@@ -223,7 +243,11 @@ func (r *DeploymentReconciler) connect(ctx context.Context, obj *dbrestv1.Deploy
 	if api.Spec.RequestTimeout != nil && api.Spec.RequestTimeout.Duration > 0 {
 		timeout = api.Spec.RequestTimeout.Duration
 	}
-	return connected{client: c, key: key, requestTimeout: timeout}, nil
+	conn := connected{client: c, key: key, requestTimeout: timeout, api: client.ObjectKeyFromObject(api)}
+	if r.Circuits != nil {
+		conn.breaker = breakerFor(r.Circuits, api)
+	}
+	return conn, nil
 }
 
 // blocksDeployments says whether a DatabaseAPI's not-ready reason makes

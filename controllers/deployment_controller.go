@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -13,6 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
+	"github.com/dbrest-io/dbrest-operator/internal/circuit"
+	"github.com/dbrest-io/dbrest-operator/internal/conditions"
 	"github.com/dbrest-io/dbrest-operator/internal/restapi"
 )
 
@@ -68,14 +69,21 @@ type DeploymentReconciler struct {
 	Options DeploymentOptions
 	// Jobs, when set, is told of every job that finishes (for metrics).
 	Jobs JobObserver
+	// Circuits holds each DatabaseAPI's breaker, shared with the
+	// DatabaseAPI reconciler; nil makes no checks (unit tests).
+	Circuits *circuit.Registry
+	// Refusals, when set, is told of every request a breaker refused.
+	Refusals RefusalObserver
 
 	retries *retryTracker
 	writes  *writeTracker
+	sends   *sendTracker
 }
 
-// staleRetry is how soon a reconcile that read a stale cached object runs
-// again; the cache catches up within milliseconds.
-const staleRetry = 100 * time.Millisecond
+// staleRetry is how soon a reconcile runs again when the cache is behind
+// our own write and no copy of the newer object is at hand, which only a
+// write whose outcome was lost can cause.
+const staleRetry = time.Second
 
 // maxActions bounds the actions of one reconcile. The longest path is a
 // finalizer write, a job list, a read, a call and the read that verifies
@@ -98,22 +106,20 @@ const maxActions = 8
 // patch, which lands before the function returns and only when the status
 // changed.
 func (r *DeploymentReconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, retErr error) {
-	obj := &dbrestv1.Deployment{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+	cached := &dbrestv1.Deployment{}
+	if err := r.Get(ctx, req.NamespacedName, cached); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
-	if r.writes.isStale(obj.UID, obj.ResourceVersion) {
+	obj, ok := r.writes.current(cached)
+	if !ok {
 		return reconcile.Result{RequeueAfter: staleRetry}, nil
 	}
-	versions := []string{obj.ResourceVersion}
 	before := obj.Status.DeepCopy()
+	skipStatus := false
 	defer func() {
-		// Every version we saw is superseded, except the one now current.
-		if superseded := slices.DeleteFunc(versions, func(v string) bool { return v == obj.ResourceVersion }); len(superseded) > 0 {
-			r.writes.wrote(obj.UID, superseded...)
+		if skipStatus {
+			return
 		}
-	}()
-	defer func() {
 		if err := r.patchStatus(ctx, obj, before); err != nil {
 			// The error's own backoff replaces the planned requeue.
 			result, retErr = reconcile.Result{}, kerrors.NewAggregate([]error{retErr, err})
@@ -124,8 +130,27 @@ func (r *DeploymentReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	// One ticket of the DatabaseAPI's breaker covers the reconcile's
+	// requests; it is asked for before the first one, so a refusal comes
+	// before anything, the intent included, is written for them.
+	var ticket *circuit.Ticket
+	defer func() {
+		if ticket != nil {
+			ticket.Release(time.Now())
+		}
+	}()
 	for range maxActions {
 		d := decide(o)
+		if d.action.callsServer() && ticket == nil && conn.breaker != nil {
+			t, refused := conn.breaker.Admit(time.Now())
+			if refused != nil {
+				if r.Refusals != nil {
+					r.Refusals.ObserveRefusal(conn.api, refused.Reason, refused.Wait)
+				}
+				return r.finish(ctx, obj, waitOutcome(conn.api.Name, refused, conditions.Reason(obj.Status.Conditions))), nil
+			}
+			ticket = t
+		}
 		r.noteJobEnd(obj.Status.Job, d.status.Job)
 		obj.Status, o.status = d.status, d.status
 		if d.event != nil {
@@ -135,27 +160,33 @@ func (r *DeploymentReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		case actFinish:
 			return r.finish(ctx, obj, d.outcome), nil
 		case actRelease:
+			// The object goes: there is no status left to write.
+			skipStatus = true
 			return r.release(ctx, obj, *d.outcome.event)
 		case actAddFinalizer:
 			if err := r.addFinalizer(ctx, obj); err != nil {
 				return reconcile.Result{}, err
 			}
-			versions = append(versions, obj.ResourceVersion)
 			o.finalizer = true
 		case actPollJob:
 			js, err := conn.client.GetJob(ctx, obj.Status.Job.URL)
+			observeServer(ticket, err)
 			o.poll = &pollResult{job: js, err: err}
 		case actListJobs:
 			o.jobs = r.listJobs(ctx, conn)
+			observeServer(ticket, o.jobs.err)
 		case actReadApp:
 			app, err := conn.client.GetApplication(ctx, obj.Spec.Application.Name)
+			observeServer(ticket, err)
 			o.app = &appResult{app: app, err: err}
 		case actSend:
 			if err := r.recordIntent(ctx, obj, before); err != nil {
 				return reconcile.Result{}, err
 			}
-			versions = append(versions, obj.ResourceVersion)
 			res, err := r.send(ctx, conn, obj, d.op)
+			r.sends.sent(obj.UID, obj.Status.Job.StartedAt.Time, time.Now())
+			o.sentBy = time.Now()
+			observeServer(ticket, err)
 			// The call may have changed the server: what was read before
 			// it no longer holds.
 			o.call, o.app, o.jobs, o.poll = &callResult{op: d.op, res: res, err: err}, nil, nil, nil
@@ -164,12 +195,38 @@ func (r *DeploymentReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	return reconcile.Result{}, errStateMachineLoop
 }
 
+// observeServer tells the breaker what a request showed of the server.
+func observeServer(t *circuit.Ticket, err error) {
+	if t == nil {
+		return
+	}
+	if out, made := serverOutcome(err); made {
+		t.Observe(time.Now(), out)
+	}
+}
+
 // patchStatus writes the status when, and only when, it changed. The
 // patch is a merge patch of the status alone, computed from the status
 // read at the start of the reconcile (or last written).
 func (r *DeploymentReconciler) patchStatus(ctx context.Context, obj *dbrestv1.Deployment, before *dbrestv1.DeploymentStatus) error {
-	return patchStatusIfChanged(ctx, r.Client, obj, before, &obj.Status,
-		func(base *dbrestv1.Deployment) { base.Status = *before })
+	if equality.Semantic.DeepEqual(before, &obj.Status) {
+		return nil
+	}
+	return r.tracked(obj, func() error {
+		return patchStatusIfChanged(ctx, r.Client, obj, before, &obj.Status,
+			func(base *dbrestv1.Deployment) { base.Status = *before })
+	})
+}
+
+// tracked makes one write of obj known to the write tracker, so that a
+// reconcile that reads an older version from the cache uses the object as
+// this write left it.
+func (r *DeploymentReconciler) tracked(obj *dbrestv1.Deployment, write func() error) error {
+	rv := obj.ResourceVersion
+	r.writes.writing(obj)
+	err := write()
+	r.writes.written(obj, rv, err)
+	return err
 }
 
 // patchStatusIfChanged is the one status write of both reconcilers: a

@@ -45,8 +45,11 @@ type observation struct {
 	// requestTimeout is the DatabaseAPI's: a call whose outcome is unknown
 	// is settled no sooner than this after it was sent.
 	requestTimeout time.Duration
-	resync         time.Duration
-	maxPoll        time.Duration
+	// sentBy bounds when the call of a pending intent left (zero when
+	// unknown): see sendTracker.
+	sentBy  time.Time
+	resync  time.Duration
+	maxPoll time.Duration
 
 	// The server's answers in this reconcile, each set by the action of
 	// the same name; an action that may change the server clears them.
@@ -108,6 +111,15 @@ const (
 	// actRelease removes the finalizer: the object may go.
 	actRelease
 )
+
+// callsServer says whether the action sends a request to the server.
+func (a action) callsServer() bool {
+	switch a {
+	case actPollJob, actListJobs, actReadApp, actSend:
+		return true
+	}
+	return false
+}
 
 // decision is decide's answer: the next action, the status to hold from
 // now on, and, when finishing or releasing, the outcome.

@@ -99,11 +99,11 @@ func (d *decider) answered() decision {
 			// rather than one poll interval later.
 			return d.jobSeen(&restapi.JobStatus{Job: *res.Job, StatusCode: res.StatusCode})
 		}
-		ev := &event{reason: acceptedEvent(j.Operation), message: fmt.Sprintf("%s of %q accepted as job %s", verb, name, res.JobURL)}
+		var ev *event
 		if res.IgnoredOrigin != "" {
-			ev.warning = true
-			ev.message += fmt.Sprintf("; the server's link named origin %s, which is never sent credentials, so the job is polled "+
-				"at the same path on the DatabaseAPI's own origin", res.IgnoredOrigin)
+			ev = &event{warning: true, reason: acceptedEvent(j.Operation), message: fmt.Sprintf(
+				"%s of %q accepted as job %s; the server's link named origin %s, which is never sent credentials, so the job "+
+					"is polled at the same path on the DatabaseAPI's own origin", verb, name, res.JobURL, res.IgnoredOrigin)}
 		}
 		return d.finish(outcome{phase: conditions.Progressing, reason: operationReason(j.Operation),
 			message: fmt.Sprintf("%s of %q accepted by the server; polling job %s", verb, name, res.JobURL),
@@ -118,6 +118,7 @@ func (d *decider) answered() decision {
 	}
 	// A synchronous answer: read the application back before Ready.
 	next := d.current()
-	next.event = &event{reason: eventDeployed, message: fmt.Sprintf("%s of %q done (HTTP %d)", verb, name, res.StatusCode)}
+	next.event = &event{reason: doneEvent(j.Operation), message: fmt.Sprintf("%s of %q done in %s (HTTP %d)",
+		verb, name, o.now.Sub(j.StartedAt.Time).Round(time.Second), res.StatusCode)}
 	return next
 }

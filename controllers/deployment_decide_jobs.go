@@ -18,8 +18,6 @@ func (d *decider) follow() decision {
 		return d.next(actPollJob)
 	}
 	verb := strings.ToLower(string(j.Operation))
-	j.LastPolledAt = d.now()
-	j.Polls++
 	var notFound *restapi.NotFoundError
 	var origin *restapi.OriginError
 	switch err := o.poll.err; {
@@ -52,16 +50,17 @@ func (d *decider) follow() decision {
 func (d *decider) jobSeen(js *restapi.JobStatus) decision {
 	o, st, j := d.o, d.st, d.st.Job
 	verb := strings.ToLower(string(j.Operation))
-	st.LastHTTPStatus, st.LastError = int32(js.StatusCode), ""
 	switch {
 	case js.Job.Failed():
+		st.LastHTTPStatus, st.LastError = int32(js.StatusCode), ""
 		return d.jobFailed(js.Job)
 	case js.Job.Done():
+		st.LastHTTPStatus, st.LastError = int32(js.StatusCode), ""
 		j.Status = dbrestv1.JobStatusCompleted
-		ev := &event{reason: eventJobCompleted, message: fmt.Sprintf("%s job %s completed in %s",
-			verb, j.URL, o.now.Sub(j.StartedAt.Time).Round(time.Second))}
+		ev := &event{reason: doneEvent(j.Operation), message: fmt.Sprintf("%s of %q completed in %s (job %s)",
+			verb, o.spec.Application.Name, o.now.Sub(j.StartedAt.Time).Round(time.Second), j.URL)}
 		if j.Operation == dbrestv1.JobOperationUndeploy && o.deleting {
-			return d.release(event{reason: eventUndeployed, message: ev.message})
+			return d.release(*ev)
 		}
 		// Read the application back before anything is called Ready.
 		next := d.current()
@@ -70,8 +69,14 @@ func (d *decider) jobSeen(js *restapi.JobStatus) decision {
 		}
 		return next
 	}
-	delay := pollDelay(pollInterval(o.spec), o.maxPoll, js.RetryAfter, j.Polls)
-	if timeout, ran := jobTimeout(o.spec), o.now.Sub(j.StartedAt.Time); ran > timeout {
+	// A job still running changes nothing in status (the HTTP status of
+	// the 202 stays): such a poll writes nothing to the kube-apiserver.
+	if st.LastError != "" {
+		st.LastHTTPStatus, st.LastError = int32(js.StatusCode), ""
+	}
+	ran := o.now.Sub(j.StartedAt.Time)
+	delay := pollDelay(pollInterval(o.spec), o.maxPoll, js.RetryAfter, ran)
+	if timeout := jobTimeout(o.spec); ran > timeout {
 		msg := fmt.Sprintf("%s job %s is still in progress after %s (spec.timeout %s); still polling it", verb, j.URL,
 			ran.Round(time.Second), timeout)
 		return d.finish(outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonJobTimedOut, message: msg,
@@ -118,14 +123,19 @@ func (d *decider) settle() decision {
 	verb := strings.ToLower(string(j.Operation))
 	accepted := j.Status == dbrestv1.JobStatusAccepted
 	// An accepted call's job is listed at once; a pending one may still
-	// be under way in the server, behind a proxy that gave up.
-	// StartedAt is kept to the second and taken before the intent is
-	// written, so the call left up to a second after it.
-	if due := j.StartedAt.Add(o.requestTimeout + time.Second); !accepted && o.now.Before(due) {
+	// be under way in the server, behind a proxy that gave up. The call
+	// left by o.sentBy (see sendTracker), and no sooner than StartedAt,
+	// which is kept to the second: the server may act on it until the
+	// request timeout after that.
+	sent := j.StartedAt.Add(time.Second)
+	if o.sentBy.After(sent) {
+		sent = o.sentBy
+	}
+	if due := sent.Add(o.requestTimeout); !accepted && o.now.Before(due) {
 		return d.finish(outcome{phase: conditions.Progressing, reason: operationReason(j.Operation), requeue: due.Sub(o.now),
-			message: fmt.Sprintf("the outcome of the %s of %q sent at %s is unknown; the operator looks for its job at %s "+
-				"(the DatabaseAPI's request timeout after it was sent) before sending anything else",
-				verb, name, j.StartedAt.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339))})
+			message: fmt.Sprintf("the outcome of the %s of %q begun at %s is unknown; the operator looks for its job once the "+
+				"DatabaseAPI's request timeout has passed since the call left, at %s, before sending anything else",
+				verb, name, j.StartedAt.UTC().Format(time.RFC3339), due.UTC().Truncate(time.Second).Format(time.RFC3339))})
 	}
 	if o.jobs == nil {
 		return d.next(actListJobs)

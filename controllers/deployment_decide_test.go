@@ -284,8 +284,8 @@ func TestDecide(t *testing.T) {
 			want{phase: conditions.Progressing, reason: dbrestv1.ReasonServiceUnavailable, retry: true}},
 
 		// The answer to the call just sent.
-		{"Deploying: a 202 records the job URL", observed(withCall(deploy, accepted, nil)),
-			want{phase: conditions.Progressing, reason: dbrestv1.ReasonDeploying, event: eventDeployAccepted, requeue: 5 * time.Second,
+		{"Deploying: a 202 records the job URL, with no event until the call ends", observed(withCall(deploy, accepted, nil)),
+			want{phase: conditions.Progressing, reason: dbrestv1.ReasonDeploying, requeue: 5 * time.Second,
 				status: func(g Gomega, st *dbrestv1.DeploymentStatus) {
 					g.Expect(st.Job.URL).To(Equal("http://db/jobs/8"))
 					g.Expect(st.Job.Status).To(Equal(running))
@@ -294,9 +294,8 @@ func TestDecide(t *testing.T) {
 		{"a 202 whose body shows the job completed goes straight to the read-back",
 			observed(withCall(redeploy, &restapi.Result{Outcome: restapi.OutcomeAccepted, StatusCode: 202, JobURL: "http://db/jobs/8",
 				Job: &restapi.Job{ID: "8", Status: restapi.JobCompleted}}, nil)),
-			want{action: actReadApp, event: eventJobCompleted, status: func(g Gomega, st *dbrestv1.DeploymentStatus) {
+			want{action: actReadApp, event: eventRedeployed, status: func(g Gomega, st *dbrestv1.DeploymentStatus) {
 				g.Expect(st.Job.Status).To(Equal(dbrestv1.JobStatusCompleted))
-				g.Expect(st.Job.Polls).To(BeZero())
 			}}},
 		{"a 202 whose body shows the job failed is JobFailed at once",
 			observed(withCall(deploy, &restapi.Result{Outcome: restapi.OutcomeAccepted, StatusCode: 202, JobURL: "http://db/jobs/8",
@@ -388,7 +387,13 @@ func TestDecide(t *testing.T) {
 		// Settling a call whose outcome is unknown.
 		{"an intent is not settled before the request timeout", observed(withJob(redeploy, pending, 10*time.Second)),
 			want{phase: conditions.Progressing, reason: dbrestv1.ReasonRedeploying, requeue: 21 * time.Second, message: "outcome"}},
+		{"...nor before the request timeout after the call left, however old startedAt is (a slow intent write)",
+			observed(withJob(redeploy, pending, time.Minute), func(o *observation) { o.sentBy = t0.Add(-10 * time.Second) }),
+			want{phase: conditions.Progressing, reason: dbrestv1.ReasonRedeploying, requeue: 20 * time.Second, message: "outcome"}},
 		{"then the server's jobs are listed", observed(withJob(redeploy, pending, time.Minute)), want{action: actListJobs}},
+		{"...also when the call left a request timeout ago",
+			observed(withJob(redeploy, pending, time.Minute), func(o *observation) { o.sentBy = t0.Add(-30 * time.Second) }),
+			want{action: actListJobs}},
 		{"its running job is adopted and polled (an in-place swap shows nothing else)",
 			observed(withJob(redeploy, pending, time.Minute), withJobs(
 				serverJob("3", "redeploy", restapi.JobCompleted, t0.Add(-time.Hour)),
@@ -428,12 +433,19 @@ func TestDecide(t *testing.T) {
 		{"a job in progress is polled", observed(withJob(deploy, running, 0)), want{action: actPollJob}},
 		{"Redeploying: still in progress", observed(withJob(redeploy, running, 3*time.Second), withPoll(restapi.JobInProgress, nil)),
 			want{phase: conditions.Progressing, reason: dbrestv1.ReasonRedeploying, requeue: 5 * time.Second,
-				status: func(g Gomega, st *dbrestv1.DeploymentStatus) { g.Expect(st.Job.Polls).To(BeEquivalentTo(1)) }}},
+				status: func(g Gomega, st *dbrestv1.DeploymentStatus) {
+					// Nothing changes, so nothing is written.
+					g.Expect(st.Job.Status).To(Equal(running))
+					g.Expect(st.LastHTTPStatus).To(BeZero())
+				}}},
+		{"a long job is polled less often, as a third of the time it ran", observed(withJob(redeploy, running, 3*time.Minute),
+			withPoll(restapi.JobInProgress, nil)),
+			want{phase: conditions.Progressing, reason: dbrestv1.ReasonRedeploying, requeue: time.Minute}},
 		{"JobTimedOut: still in progress after spec.timeout, still polled",
 			observed(withJob(deploy, running, 31*time.Minute), withPoll(restapi.JobInProgress, nil)),
 			want{phase: conditions.Stalled, reason: dbrestv1.ReasonJobTimedOut, event: eventJobTimedOut, requeue: time.Minute}},
 		{"a completed job is verified by a read", observed(withJob(redeploy, running, 3*time.Second), withPoll(restapi.JobCompleted, nil)),
-			want{action: actReadApp, event: eventJobCompleted}},
+			want{action: actReadApp, event: eventRedeployed}},
 		{"Deployed: the read after the job finds the spec", observed(withJob(redeploy, dbrestv1.JobStatusCompleted, time.Second),
 			withApp(serverApp(ordersSpec(), active))), want{phase: conditions.Ready, reason: dbrestv1.ReasonDeployed, status: appliedNow}},
 		{"SpecNotApplied: the job completed but the server shows other fields",
@@ -494,7 +506,7 @@ func TestDecide(t *testing.T) {
 		{"an undeploy answered 204 releases", observed(deleting, withCall(undeploy, deleted, nil)),
 			want{action: actRelease, event: eventUndeployed}},
 		{"Undeploying: an undeploy job is polled", observed(deleting, withCall(undeploy, accepted, nil)),
-			want{phase: conditions.Progressing, reason: dbrestv1.ReasonUndeploying, event: eventUndeployAccepted}},
+			want{phase: conditions.Progressing, reason: dbrestv1.ReasonUndeploying}},
 		{"a completed undeploy job releases", observed(deleting, withJob(undeploy, running, time.Second), withPoll(restapi.JobCompleted, nil)),
 			want{action: actRelease, event: eventUndeployed}},
 		{"JobFailed: a failed undeploy is retried slowly", observed(deleting, withJob(undeploy, running, time.Second),
@@ -726,22 +738,21 @@ func TestDescribeDifferences(t *testing.T) {
 
 func TestPollDelay(t *testing.T) {
 	cases := []struct {
-		interval, maxPoll, retryAfter time.Duration
-		polls                         int32
-		want                          time.Duration
+		interval, maxPoll, retryAfter, ran time.Duration
+		want                               time.Duration
 	}{
 		{5 * time.Second, time.Minute, 0, 0, 5 * time.Second},
-		{5 * time.Second, time.Minute, 0, 6, 5 * time.Second},
-		{5 * time.Second, time.Minute, 0, 7, 10 * time.Second},
-		{5 * time.Second, time.Minute, 0, 9, 40 * time.Second},
-		{5 * time.Second, time.Minute, 0, 50, time.Minute},
-		{5 * time.Second, time.Minute, 2 * time.Second, 50, 2 * time.Second},
+		{5 * time.Second, time.Minute, 0, 29 * time.Second, 5 * time.Second},
+		{5 * time.Second, time.Minute, 0, 30 * time.Second, 10 * time.Second},
+		{5 * time.Second, time.Minute, 0, 90 * time.Second, 30 * time.Second},
+		{5 * time.Second, time.Minute, 0, time.Hour, time.Minute},
+		{5 * time.Second, time.Minute, 2 * time.Second, time.Hour, 2 * time.Second},
 		{5 * time.Second, time.Minute, time.Hour, 0, time.Minute},
-		{2 * time.Minute, time.Minute, 0, 50, 2 * time.Minute},
+		{2 * time.Minute, time.Minute, 0, time.Hour, 2 * time.Minute},
 	}
 	for _, tc := range cases {
-		if got := pollDelay(tc.interval, tc.maxPoll, tc.retryAfter, tc.polls); got != tc.want {
-			t.Errorf("pollDelay(%s, %s, %s, %d) = %s, want %s", tc.interval, tc.maxPoll, tc.retryAfter, tc.polls, got, tc.want)
+		if got := pollDelay(tc.interval, tc.maxPoll, tc.retryAfter, tc.ran); got != tc.want {
+			t.Errorf("pollDelay(%s, %s, %s, %s) = %s, want %s", tc.interval, tc.maxPoll, tc.retryAfter, tc.ran, got, tc.want)
 		}
 	}
 }

@@ -33,6 +33,10 @@ type outcome struct {
 	event *event
 	// keep leaves the conditions as they are: nothing new was learnt.
 	keep bool
+	// hold leaves the whole status as it is, observedGeneration included:
+	// the reconcile could not look (its DatabaseAPI's breaker refused), so
+	// a new generation is not observed yet.
+	hold bool
 }
 
 // event is a Kubernetes event to record about the Deployment.
@@ -43,13 +47,18 @@ type event struct {
 }
 
 // Event reasons. They name transitions, so each is recorded once per
-// transition, never on every poll.
+// transition, never on every poll. A call that goes well is one Normal
+// event when it ends (Deployed, Redeployed, Undeployed, with how long it
+// took): Events are writes to the kube-apiserver, and an "accepted" event
+// before it would say nothing that the Reconciling condition does not.
+// The Accepted reasons are Warnings, for an accepted call whose job link
+// named a foreign origin.
 const (
 	eventDeployAccepted   = "DeployAccepted"
 	eventRedeployAccepted = "RedeployAccepted"
 	eventUndeployAccepted = "UndeployAccepted"
 	eventDeployed         = "Deployed"
-	eventJobCompleted     = "JobCompleted"
+	eventRedeployed       = "Redeployed"
 	eventJobFailed        = "JobFailed"
 	eventJobTimedOut      = "JobTimedOut"
 	eventDriftDetected    = "DriftDetected"
@@ -300,6 +309,18 @@ func acceptedEvent(op dbrestv1.JobOperation) string {
 	}
 }
 
+// doneEvent names the event of a finished call by its operation.
+func doneEvent(op dbrestv1.JobOperation) string {
+	switch op {
+	case dbrestv1.JobOperationRedeploy:
+		return eventRedeployed
+	case dbrestv1.JobOperationUndeploy:
+		return eventUndeployed
+	default:
+		return eventDeployed
+	}
+}
+
 // serverOperation is the job operation a server names for op.
 func serverOperation(op dbrestv1.JobOperation) string {
 	switch op {
@@ -313,16 +334,19 @@ func serverOperation(op dbrestv1.JobOperation) string {
 }
 
 // pollDelay is when to read a job again: the server's Retry-After when it
-// sent one, else the poll interval for the first polls, then doubling up
-// to maxPoll, so a long job costs a few reads, not hundreds.
-func pollDelay(interval, maxPoll, retryAfter time.Duration, polls int32) time.Duration {
+// sent one, else the poll interval while the job is young, then a third of
+// the time it has run, up to maxPoll, so a long job costs a few reads, not
+// hundreds. It depends on the clock only, not on a count of polls, so a
+// poll that finds the job still running changes nothing in status and
+// writes nothing.
+func pollDelay(interval, maxPoll, retryAfter, ran time.Duration) time.Duration {
+	ceiling := max(maxPoll, interval)
 	if retryAfter > 0 {
-		return min(retryAfter, max(maxPoll, interval))
+		return min(retryAfter, ceiling)
 	}
 	const steadyPolls = 6
-	d := interval
-	for i := int32(steadyPolls); i < polls && d < maxPoll; i++ {
-		d *= 2
+	if ran < steadyPolls*interval {
+		return interval
 	}
-	return min(d, max(maxPoll, interval))
+	return min(max(ran/3, interval), ceiling)
 }

@@ -3,10 +3,15 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	ctrlevent "sigs.k8s.io/controller-runtime/pkg/event"
 
+	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
+	"github.com/dbrest-io/dbrest-operator/internal/circuit"
 	"github.com/dbrest-io/dbrest-operator/internal/connection"
 )
 
@@ -24,6 +29,9 @@ type Config struct {
 	Observers connection.ObserverFunc
 	// Jobs observes finished jobs (job metrics); may be nil.
 	Jobs JobObserver
+	// Refusals observes requests refused by a DatabaseAPI's breaker
+	// (metrics); may be nil.
+	Refusals RefusalObserver
 }
 
 // Setup registers the field indexes and both reconcilers on mgr. The
@@ -36,14 +44,30 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if cfg.MaxConcurrentReconciles <= 0 {
 		cfg.MaxConcurrentReconciles = 32
 	}
-	registry := connection.NewRegistry(mgr.GetClient(), cfg.ClientFactory, cfg.Observers)
+	// Versions from the cache's metadata, data read uncached (CacheOptions).
+	registry := connection.NewRegistry(connection.Readers{Metadata: mgr.GetCache(), Live: mgr.GetAPIReader()},
+		cfg.ClientFactory, cfg.Observers)
 	recorder := mgr.GetEventRecorder("dbrest-operator")
+	// A breaker whose circuit opens, closes or moves its next probe
+	// wakes its DatabaseAPI, which writes the circuit to status and probes
+	// when due. The send never blocks a reconcile: a full channel drops
+	// the wake-up, and the DatabaseAPI's own requeue comes anyway.
+	wake := make(chan ctrlevent.GenericEvent, 1024)
+	circuits := circuit.NewRegistry(circuit.Policy{}, func(key string) {
+		ns, name, _ := strings.Cut(key, "/")
+		select {
+		case wake <- ctrlevent.GenericEvent{Object: &dbrestv1.DatabaseAPI{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}}:
+		default:
+		}
+	})
 	apis := &DatabaseAPIReconciler{
 		Client:   mgr.GetClient(),
 		Clients:  ProbersFrom(registry),
 		Forget:   registry.Forget,
 		Recorder: recorder,
 		Backoff:  cfg.Deployment.Backoff,
+		Circuits: circuits,
+		wake:     wake,
 	}
 	if err := apis.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 4}); err != nil {
 		return fmt.Errorf("setting up the DatabaseAPI controller: %w", err)
@@ -54,6 +78,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		Recorder: recorder,
 		Options:  cfg.Deployment,
 		Jobs:     cfg.Jobs,
+		Circuits: circuits,
+		Refusals: cfg.Refusals,
 	}
 	if err := deployments.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: cfg.MaxConcurrentReconciles}); err != nil {
 		return fmt.Errorf("setting up the Deployment controller: %w", err)

@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -13,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
 )
@@ -67,11 +69,19 @@ func kindOrDefault(kind string) string {
 // spec changes and to changes of the Secrets and ConfigMaps it reads.
 func (r *DatabaseAPIReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	r.retries = newRetryTracker(r.Backoff)
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("databaseapi").
-		For(&dbrestv1.DatabaseAPI{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.apisReading("Secret"))).
-		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.apisReading("ConfigMap"))).
+		For(&dbrestv1.DatabaseAPI{}, builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+	if r.wake != nil {
+		// A circuit that opened, closed or moved its next probe.
+		b = b.WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{}))
+	}
+	return b.
+		// Metadata only: a change's name and namespace are all the map
+		// needs, and the registry reads the data of the few objects in use
+		// uncached, so no other Secret's data is ever held in memory.
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.apisReading("Secret"))).
+		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.apisReading("ConfigMap"))).
 		WithOptions(opts).
 		Complete(r)
 }
@@ -102,6 +112,31 @@ func apisReferencing(ctx context.Context, c client.Reader, kind string, o client
 func (r *DeploymentReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	r.retries = newRetryTracker(r.Options.Backoff)
 	r.writes = newWriteTracker()
+	r.sends = newSendTracker()
+	// The write tracker learns from the informer itself when the cache has
+	// caught up with our writes, whatever the predicates below let through.
+	inf, err := mgr.GetCache().GetInformer(context.Background(), &dbrestv1.Deployment{})
+	if err != nil {
+		return err
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(_, o any) {
+			if d, ok := o.(*dbrestv1.Deployment); ok {
+				r.writes.seen(d.UID, d.ResourceVersion)
+			}
+		},
+		DeleteFunc: func(o any) {
+			if d, ok := o.(*dbrestv1.Deployment); ok {
+				r.writes.forget(d.UID)
+			} else if t, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+				if d, ok := t.Obj.(*dbrestv1.Deployment); ok {
+					r.writes.forget(d.UID)
+				}
+			}
+		},
+	}); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("deployment").
 		For(&dbrestv1.Deployment{}, builder.WithPredicates(predicate.Or(
@@ -116,8 +151,8 @@ func (r *DeploymentReconciler) SetupWithManager(mgr ctrl.Manager, opts controlle
 				UpdateFunc:  func(ctrlevent.UpdateEvent) bool { return false },
 				GenericFunc: func(ctrlevent.GenericEvent) bool { return false },
 			})).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.deploymentsReading("Secret"))).
-		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.deploymentsReading("ConfigMap"))).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.deploymentsReading("Secret"))).
+		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.deploymentsReading("ConfigMap"))).
 		WithOptions(opts).
 		Complete(r)
 }

@@ -22,7 +22,7 @@ if [[ -x "$DEST/kube-apiserver" && -x "$DEST/etcd" ]]; then
   exit 0
 fi
 
-command -v go >/dev/null || die "go is not on PATH; install Go 1.26 first."
+command -v go >/dev/null || die "go is not on PATH; install Go 1.21 or later first (make runs Go 1.27.3)."
 mkdir -p "$DEST"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT

@@ -64,6 +64,10 @@ const (
 	ReasonCredentialsNotFound = "CredentialsNotFound"
 	// ReasonSuspended: spec.suspend is true; the operator makes no calls.
 	ReasonSuspended = "Suspended"
+	// ReasonCircuitOpen: the DatabaseAPI's server is in trouble (5xx, 429,
+	// no answer), so no Deployment calls it; the operator probes it and
+	// resumes when it answers. On a DatabaseAPI and on its Deployments.
+	ReasonCircuitOpen = "CircuitOpen"
 )
 
 // Reasons of a DatabaseAPI's Ready condition, besides the shared ones above

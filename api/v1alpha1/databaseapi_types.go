@@ -133,6 +133,15 @@ type DatabaseAPISpec struct {
 	// +kubebuilder:validation:Maximum=1024
 	// +optional
 	MaxConcurrentRequests int32 `json:"maxConcurrentRequests,omitempty"`
+	// MaxRequestsPerSecond caps the rate of requests to this API from the
+	// whole operator (a token bucket shared by all its Deployments, with a
+	// burst of twice the rate). A Deployment that finds no token waits
+	// without holding a worker.
+	// +kubebuilder:default=100
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	// +optional
+	MaxRequestsPerSecond int32 `json:"maxRequestsPerSecond,omitempty"`
 
 	// ProbeInterval is how often the API is probed with a cheap GET to
 	// keep the Ready condition true to the server (between 10s and 24h).
@@ -172,6 +181,37 @@ type DatabaseAPIStatus struct {
 	// LastHTTPStatus is the HTTP code of the last probe (0: no answer).
 	// +optional
 	LastHTTPStatus int32 `json:"lastHTTPStatus,omitempty"`
+
+	// Circuit is the circuit breaker shared by this API's Deployments,
+	// while it is open: the server answered with trouble (5xx, 429, no
+	// answer) several times in a row, or asked to wait with Retry-After.
+	// No Deployment calls the server until a probe succeeds. Kept in
+	// status so that a restarted operator probes first instead of sending
+	// one request per Deployment. Absent when closed.
+	// +optional
+	Circuit *CircuitStatus `json:"circuit,omitempty"`
+}
+
+// CircuitStatus is an open circuit.
+type CircuitStatus struct {
+	// OpenedAt is when the circuit opened.
+	// +required
+	OpenedAt metav1.Time `json:"openedAt"`
+	// NextProbeAt is when the operator probes the server next: its
+	// Retry-After when it sent one, else a backoff that doubles per failed
+	// probe, up to a minute.
+	// +required
+	NextProbeAt metav1.Time `json:"nextProbeAt"`
+	// FailedProbes counts the probes that failed since it opened.
+	// +optional
+	FailedProbes int32 `json:"failedProbes,omitempty"`
+	// Reason names the last trouble answer (ServiceUnavailable, Throttled,
+	// ServerError, Unreachable).
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// Message describes it.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // DatabaseAPI is the connection to a database or application-server REST
@@ -184,6 +224,7 @@ type DatabaseAPIStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="HTTP",type=integer,JSONPath=`.status.lastHTTPStatus`,priority=1
+// +kubebuilder:printcolumn:name="Next-Probe",type=string,JSONPath=`.status.circuit.nextProbeAt`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type DatabaseAPI struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -183,12 +183,6 @@ type JobRecord struct {
 	// at or after it.
 	// +required
 	StartedAt metav1.Time `json:"startedAt"`
-	// LastPolledAt is when the job was last read.
-	// +optional
-	LastPolledAt *metav1.Time `json:"lastPolledAt,omitempty"`
-	// Polls counts the reads of this job; it drives the poll backoff.
-	// +optional
-	Polls int32 `json:"polls,omitempty"`
 	// Found is true when the job was found in the server's job list (its
 	// call's answer was lost), matched by application, operation and
 	// start time rather than named by the server in that answer.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -33,6 +34,11 @@ type bench struct {
 	obs     *observer
 	tracker *tracker
 	ns      string
+	// cfg is the bench's own client configuration, for the ceiling's
+	// clients and watches.
+	cfg *rest.Config
+	// storm stands in front of the simulator, for --fault 503-storm.
+	storm *storm
 }
 
 // namespace is where the bench creates its objects; the control plane is
@@ -78,6 +84,7 @@ func run(ctx context.Context, c config) (rep *report, err error) {
 	// The bench's own client must never be what limits the run.
 	cfg := rest.CopyConfig(cp.Config)
 	cfg.QPS, cfg.Burst = 5000, 10000
+	b.cfg = cfg
 	if b.k8s, err = client.New(cfg, client.Options{Scheme: scheme.Scheme}); err != nil {
 		return nil, err
 	}
@@ -89,9 +96,17 @@ func run(ctx context.Context, c config) (rep *report, err error) {
 	if err := b.startManager(ctx, cp, dir, logFile); err != nil {
 		return nil, err
 	}
+	managerStopped := false
+	stopManager := func() error {
+		managerStopped = true
+		if err := b.mgr.Stop(20 * time.Second); err != nil {
+			return fmt.Errorf("stopping the manager: %w", err)
+		}
+		return nil
+	}
 	defer func() {
-		if stopErr := b.mgr.Stop(20 * time.Second); stopErr != nil {
-			err = errors.Join(err, fmt.Errorf("stopping the manager: %w", stopErr))
+		if !managerStopped {
+			err = errors.Join(err, stopManager())
 		}
 	}()
 	if b.obs, err = newObserver(b.mgr, cfg); err != nil {
@@ -104,11 +119,24 @@ func run(ctx context.Context, c config) (rep *report, err error) {
 		return nil, err
 	}
 	rep = &report{Config: reportConfig(c)}
+	if idle, err := harness.ReadUsage(b.mgr.PID()); err == nil {
+		rep.IdleRSSMiB = mib(idle.RSS)
+	}
+	rep.LoadAverage, _ = harness.LoadAverage()
 	phaseErr := b.phases(ctx, rep)
 	// A failed run reports what it measured too: where it stopped is the
 	// interesting part.
 	if final, err := harness.ReadUsage(b.mgr.PID()); err == nil {
 		rep.PeakRSSMiB, rep.CPUSeconds = mib(final.PeakRSS), final.CPU.Seconds()
+		rep.PeakRSSMiBPer1000 = rep.PeakRSSMiB * 1000 / float64(c.n)
+		rep.AboveIdleMiBPer1000 = (rep.PeakRSSMiB - rep.IdleRSSMiB) * 1000 / float64(c.n)
+	}
+	// The ceiling replays the phases' writes, so it needs all three; it
+	// runs with the manager stopped, on the same control plane.
+	if phaseErr == nil && c.ceiling {
+		if phaseErr = stopManager(); phaseErr == nil {
+			phaseErr = b.ceiling(ctx, rep)
+		}
 	}
 	rep.print(c.out)
 	if c.jsonPath != "" {
@@ -129,13 +157,37 @@ func (b *bench) phases(ctx context.Context, rep *report) error {
 		fmt.Fprintf(b.c.out, "phase %s...\n", p.name)
 		res, err := p.run(ctx)
 		res.Name = p.name
-		res.ratios(b.c.jobDuration)
+		res.conclude(b.c)
+		res.LoadAverage, _ = harness.LoadAverage()
+		if err == nil {
+			var prev *dbrestv1.DeploymentStatus
+			if len(rep.Phases) > 0 {
+				prev = rep.Phases[len(rep.Phases)-1].sample
+			}
+			res.sample, err = b.statusSample(ctx, prev)
+		}
 		rep.add(res)
 		if err != nil {
 			return fmt.Errorf("phase %s: %w", p.name, err)
 		}
 	}
 	return nil
+}
+
+// statusSample is the status of one of the bench's Deployments at the end
+// of a phase, the shape of the status the ceiling writes. The delete
+// phase, whose objects are gone, keeps prev, the previous phase's.
+func (b *bench) statusSample(ctx context.Context, prev *dbrestv1.DeploymentStatus) (*dbrestv1.DeploymentStatus, error) {
+	var d dbrestv1.Deployment
+	err := b.k8s.Get(ctx, client.ObjectKey{Namespace: b.ns, Name: appName(0)}, &d)
+	switch {
+	case err == nil:
+		return &d.Status, nil
+	case apierrors.IsNotFound(err) && prev != nil:
+		return prev, nil
+	default:
+		return nil, fmt.Errorf("reading a status sample: %w", err)
+	}
 }
 
 func (b *bench) startSimulator() (stop func(), err error) {
@@ -151,7 +203,8 @@ func (b *bench) startSimulator() (stop func(), err error) {
 		b.sim.Close()
 		return nil, err
 	}
-	srv := &http.Server{Handler: b.sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	b.storm = newStorm(b.sim.Handler(), b.sim.BasePath())
+	srv := &http.Server{Handler: b.storm, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	b.simURL = "http://" + ln.Addr().String() + b.sim.BasePath()
 	return func() { srv.Close(); b.sim.Close() }, nil
@@ -194,7 +247,9 @@ func (b *bench) createFixtures(ctx context.Context) error {
 			StringData: map[string]string{"username": "admin", "password": "admin"}},
 		&dbrestv1.DatabaseAPI{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: b.ns},
 			Spec: dbrestv1.DatabaseAPISpec{URL: b.simURL, CredentialsSecretRef: dbrestv1.LocalObjectReference{Name: "creds"},
-				MaxConcurrentRequests: int32(b.c.maxRequests)}},
+				// The bench measures the operator and the control plane, so
+				// the REST rate limit is set out of the way.
+				MaxConcurrentRequests: int32(b.c.maxRequests), MaxRequestsPerSecond: 100000}},
 	}
 	for _, o := range objs {
 		if err := b.k8s.Create(ctx, o); err != nil {

@@ -3,8 +3,11 @@
 // process, and the manager as a separate process (so its CPU and memory
 // are its own); then it creates N Deployments and waits until all are
 // Ready, redeploys all of them and waits, and deletes all and waits until
-// they are gone. It prints one table and can write the same figures as
-// JSON. It exits non-zero when a run fails or any deploy was duplicated.
+// they are gone. Then it stops the manager and sends the kube-apiserver
+// the same writes with no operator, to measure the control plane's
+// ceiling for each phase. It prints one table and can write the same
+// figures as JSON. It exits non-zero when a run fails or any deploy was
+// duplicated.
 //
 //	go run ./cmd/dbrest-bench --n 1000 --json bench.json
 //
@@ -28,21 +31,23 @@ import (
 
 // config is the bench's flags.
 type config struct {
-	n            int
-	jobDuration  time.Duration
-	pollInterval time.Duration
-	retryAfter   bool
-	fault        string
-	kubeAPIQPS   float64
-	kubeAPIBurst int
-	concurrency  int
-	maxRequests  int
-	jsonPath     string
-	phaseTimeout time.Duration
-	managerLog   string
-	managerArgs  []string
-	pprofAddr    string
-	out          io.Writer
+	n             int
+	jobDuration   time.Duration
+	pollInterval  time.Duration
+	retryAfter    bool
+	fault         string
+	stormDuration time.Duration
+	ceiling       bool
+	kubeAPIQPS    float64
+	kubeAPIBurst  int
+	concurrency   int
+	maxRequests   int
+	jsonPath      string
+	phaseTimeout  time.Duration
+	managerLog    string
+	managerArgs   []string
+	pprofAddr     string
+	out           io.Writer
 }
 
 // Fault modes.
@@ -59,8 +64,10 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&c.jobDuration, "job-duration", 5*time.Second, "How long each simulated job runs.")
 	fs.DurationVar(&c.pollInterval, "poll-interval", 5*time.Second, "spec.pollInterval of every Deployment (at least 1s).")
 	fs.BoolVar(&c.retryAfter, "retry-after", false, "The simulator sends Retry-After (the job duration) on 202, 429 and 503.")
-	fs.StringVar(&c.fault, "fault", faultNone, `Fault mode: "none", or "503-storm" (every second API request answers 503 while the Deployments are created).`)
-	fs.Float64Var(&c.kubeAPIQPS, "kube-api-qps", 200, "The manager's --kube-api-qps.")
+	fs.StringVar(&c.fault, "fault", faultNone, `Fault mode: "none", or "503-storm" (every REST call answers 503 with Retry-After: 1 from the start of the redeploy phase, for --storm-duration).`)
+	fs.DurationVar(&c.stormDuration, "storm-duration", 10*time.Second, "How long the 503 storm lasts.")
+	fs.BoolVar(&c.ceiling, "ceiling", true, "After the phases, stop the manager and time the same writes with no operator (the control plane's ceiling).")
+	fs.Float64Var(&c.kubeAPIQPS, "kube-api-qps", -1, "The manager's --kube-api-qps (negative: no client-side limit, its default).")
 	fs.IntVar(&c.kubeAPIBurst, "kube-api-burst", 400, "The manager's --kube-api-burst.")
 	fs.IntVar(&c.concurrency, "max-concurrent-reconciles", 32, "The manager's --max-concurrent-reconciles.")
 	fs.IntVar(&c.maxRequests, "max-concurrent-requests", 0, "The DatabaseAPI's spec.maxConcurrentRequests (0: --max-concurrent-reconciles, so REST calls never queue behind the cap).")
@@ -82,6 +89,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		return c, errors.New("--poll-interval must be at least 1s (the CRD's minimum)")
 	case c.fault != faultNone && c.fault != fault503Storm:
 		return c, fmt.Errorf("--fault %q: want none or 503-storm", c.fault)
+	case c.stormDuration <= 0:
+		return c, errors.New("--storm-duration must be positive")
 	}
 	if c.maxRequests <= 0 {
 		c.maxRequests = min(max(c.concurrency, 1), 1024)

@@ -27,6 +27,11 @@ type snapshot struct {
 	// writes on Deployments and Events that the client side cannot tell
 	// apart.
 	server map[string]float64
+	// bodyBytes sums the kube-apiserver's request bodies of every client
+	// by "verb resource" (apiserver_request_body_size_bytes, whose verbs
+	// are lower case and which has no subresource label), so the ceiling
+	// can send bodies of the manager's size.
+	bodyBytes map[string]float64
 }
 
 // observer takes snapshots of one manager and one control plane.
@@ -55,26 +60,39 @@ func (o *observer) snapshot(ctx context.Context) (snapshot, error) {
 	}
 	s.client = m.SumBy("rest_client_requests_total", "method", nil)
 	s.reconciles = m.Sum("controller_runtime_reconcile_total", map[string]string{"controller": "deployment"})
+	return s, o.scrapeServer(ctx, &s)
+}
+
+// serverSnapshot reads the kube-apiserver's counters alone, for the
+// ceiling, which runs with the manager stopped.
+func (o *observer) serverSnapshot(ctx context.Context) (snapshot, error) {
+	s := snapshot{at: time.Now()}
+	return s, o.scrapeServer(ctx, &s)
+}
+
+func (o *observer) scrapeServer(ctx context.Context, s *snapshot) error {
 	raw, err := o.apiserver.Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
-		return s, fmt.Errorf("scraping the kube-apiserver: %w", err)
+		return fmt.Errorf("scraping the kube-apiserver: %w", err)
 	}
 	am, err := harness.ParseMetrics(bytes.NewReader(raw))
 	if err != nil {
-		return s, fmt.Errorf("parsing the kube-apiserver's metrics: %w", err)
+		return fmt.Errorf("parsing the kube-apiserver's metrics: %w", err)
 	}
-	s.server = map[string]float64{}
+	s.server, s.bodyBytes = map[string]float64{}, map[string]float64{}
 	for _, smp := range am {
-		if smp.Name != "apiserver_request_total" {
-			continue
+		switch smp.Name {
+		case "apiserver_request_total":
+			key := smp.Labels["verb"] + " " + smp.Labels["resource"]
+			if sub := smp.Labels["subresource"]; sub != "" {
+				key += "/" + sub
+			}
+			s.server[key] += smp.Value
+		case "apiserver_request_body_size_bytes_sum":
+			s.bodyBytes[smp.Labels["verb"]+" "+smp.Labels["resource"]] += smp.Value
 		}
-		key := smp.Labels["verb"] + " " + smp.Labels["resource"]
-		if sub := smp.Labels["subresource"]; sub != "" {
-			key += "/" + sub
-		}
-		s.server[key] += smp.Value
 	}
-	return s, nil
+	return nil
 }
 
 // delta is after minus before, per key, leaving out keys that did not move.
@@ -86,20 +104,4 @@ func delta(before, after map[string]float64) map[string]float64 {
 		}
 	}
 	return out
-}
-
-// Writes on Deployments and Events, by apiserver_request_total key. The
-// manager writes Deployments only by PATCH (finalizer and status); the
-// bench's own writes are subtracted by the phase that sent them.
-var (
-	objectWrites = []string{"PATCH deployments", "PATCH deployments/status", "PUT deployments", "PUT deployments/status"}
-	eventWrites  = []string{"POST events", "PATCH events", "PUT events"}
-)
-
-func sumKeys(m map[string]float64, keys []string) float64 {
-	var total float64
-	for _, k := range keys {
-		total += m[k]
-	}
-	return total
 }

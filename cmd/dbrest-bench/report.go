@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
 	"github.com/dbrest-io/dbrest-operator/internal/simulator"
 )
 
@@ -20,9 +21,20 @@ type report struct {
 	Phases []phaseResult  `json:"phases"`
 	// Duplicates is the sum over phases: must be 0.
 	Duplicates int `json:"duplicates"`
-	// CPUSeconds and PeakRSSMiB are the manager's over the whole run.
-	CPUSeconds float64 `json:"cpuSeconds"`
-	PeakRSSMiB float64 `json:"peakRSSMiB"`
+	// CPUSeconds and PeakRSSMiB are the manager's over the whole run, and
+	// PeakRSSMiBPer1000 is PeakRSSMiB per 1,000 Deployments.
+	CPUSeconds        float64 `json:"cpuSeconds"`
+	PeakRSSMiB        float64 `json:"peakRSSMiB"`
+	PeakRSSMiBPer1000 float64 `json:"peakRSSMiBPer1000Deployments"`
+	// IdleRSSMiB is the manager's RSS before the first phase, with the
+	// DatabaseAPI probed and no Deployment, and AboveIdleMiBPer1000 is
+	// PeakRSSMiB less IdleRSSMiB per 1,000 Deployments: what each
+	// Deployment costs.
+	IdleRSSMiB          float64 `json:"idleRSSMiB"`
+	AboveIdleMiBPer1000 float64 `json:"rssAboveIdleMiBPer1000Deployments"`
+	// LoadAverage is the machine's 1-minute load average before the first
+	// phase (each phase has its own at its end).
+	LoadAverage float64 `json:"loadAverage1m"`
 }
 
 // phaseResult holds one phase's figures. "Per Deployment" figures are
@@ -59,23 +71,39 @@ type phaseResult struct {
 	// KubeRequests is the manager's kube-apiserver requests per Deployment
 	// by method (client-go's rest_client_requests_total).
 	KubeRequests map[string]float64 `json:"kubeRequestsPerDeployment"`
-	// ObjectWrites and EventWrites are the manager's writes per Deployment
-	// on Deployments (and their status) and on Events, counted by the
-	// kube-apiserver.
-	ObjectWrites float64 `json:"objectWritesPerDeployment"`
-	EventWrites  float64 `json:"eventWritesPerDeployment"`
-	Reconciles   float64 `json:"reconcilesPerDeployment"`
-	CPUSeconds   float64 `json:"managerCPUSeconds"`
-	PeakRSSMiB   float64 `json:"managerPeakRSSMiB"`
+	// Writes is the manager's writes per Deployment by kind, Events
+	// included, counted by the kube-apiserver.
+	Writes writeCounts `json:"managerWritesPerDeployment"`
+	// StatusPatchBytes and EventBytes are the mean bodies of the
+	// manager's status patches and Event creates.
+	StatusPatchBytes int     `json:"statusPatchBytes"`
+	EventBytes       int     `json:"eventBytes"`
+	Reconciles       float64 `json:"reconcilesPerDeployment"`
+	CPUSeconds       float64 `json:"managerCPUSeconds"`
+	PeakRSSMiB       float64 `json:"managerPeakRSSMiB"`
+	// LoadAverage is the machine's 1-minute load average at the phase's end.
+	LoadAverage float64 `json:"loadAverage1m"`
 	// Ratios compares figures with the ideal: one mutating call and one
 	// job poll per Deployment, and time to Ready equal to the job duration.
 	Ratios map[string]float64 `json:"ratioToIdeal"`
+	// Ceiling is the same writes sent with no operator (ceiling.go).
+	Ceiling *ceilingResult `json:"ceiling,omitempty"`
+	// Storm is the 503 storm's figures, in the phase that had one.
+	Storm *stormResult `json:"storm,omitempty"`
+
+	// mix is what the ceiling replays, and sample a Deployment's status
+	// at the phase's end, the shape of its status patches.
+	mix    writeMix
+	sample *dbrestv1.DeploymentStatus
+	// server and bodyBytes are the phase's kube-apiserver counters, the
+	// bench's own writes taken out.
+	server, bodyBytes map[string]float64
 }
 
 func reportConfig(c config) map[string]any {
 	return map[string]any{
 		"n": c.n, "jobDuration": c.jobDuration.String(), "pollInterval": c.pollInterval.String(),
-		"retryAfter": c.retryAfter, "fault": c.fault, "kubeAPIQPS": c.kubeAPIQPS, "kubeAPIBurst": c.kubeAPIBurst,
+		"retryAfter": c.retryAfter, "fault": c.fault, "stormDuration": c.stormDuration.String(), "kubeAPIQPS": c.kubeAPIQPS, "kubeAPIBurst": c.kubeAPIBurst,
 		"maxConcurrentReconciles": c.concurrency, "maxConcurrentRequests": c.maxRequests, "managerArgs": c.managerArgs,
 	}
 }
@@ -127,20 +155,30 @@ func (b *bench) figures(before, after snapshot, s submitted, submitEnd time.Time
 		res.Duplicates += max(count-1, 0)
 	}
 	res.KubeRequests = perDeployment(delta(before.client, after.client), n)
-	server := delta(before.server, after.server)
+	res.server, res.bodyBytes = delta(before.server, after.server), delta(before.bodyBytes, after.bodyBytes)
 	for k, v := range s.own {
-		server[k] -= v
+		res.server[k] -= v
 	}
-	res.ObjectWrites = sumKeys(server, objectWrites) / n
-	res.EventWrites = sumKeys(server, eventWrites) / n
+	for k, v := range s.ownBytes {
+		res.bodyBytes[k] -= v
+	}
 	res.Reconciles = (after.reconciles - before.reconciles) / n
 	res.CPUSeconds = (after.usage.CPU - before.usage.CPU).Seconds()
 	res.PeakRSSMiB = mib(after.usage.PeakRSS)
 	return res
 }
 
+// conclude fills in what depends on the phase's name: its mutating
+// calls, the comparison with the ideal and the manager's writes.
+func (p *phaseResult) conclude(c config) {
+	p.ratios(c.jobDuration)
+	p.mix = mixOf(p.server, p.bodyBytes, len(finalizerPatch(p.Name != "delete")))
+	p.Writes = p.mix.perDeployment(c.n)
+	p.StatusPatchBytes, p.EventBytes = p.mix.statusBytes, p.mix.eventBytes
+}
+
 // ratios fills in the phase's mutating calls and the comparison with the
-// ideal, once the phase has a name.
+// ideal.
 func (p *phaseResult) ratios(job time.Duration) {
 	p.MutatingCalls = p.SimRequests[mutatingOp[p.Name]]
 	p.Ratios = map[string]float64{
@@ -185,9 +223,22 @@ func (r *report) print(w io.Writer) {
 		return func(p phaseResult) string { return fmt.Sprintf(format, f(p)) }
 	}
 	row("phase", func(p phaseResult) string { return p.Name })
-	row("wall time (s)", num("%.1f", func(p phaseResult) float64 { return p.Wall }))
+	row("operator time (s)", num("%.1f", func(p phaseResult) float64 { return p.Wall }))
 	row("  sending the N calls (s)", num("%.1f", func(p phaseResult) float64 { return p.Submit }))
 	row("  last call to last done (s)", num("%.1f", func(p phaseResult) float64 { return p.AfterLastSubmit }))
+	if slices.ContainsFunc(r.Phases, func(p phaseResult) bool { return p.Ceiling != nil }) {
+		ceiling := func(format string, f func(c *ceilingResult) float64) func(phaseResult) string {
+			return func(p phaseResult) string {
+				if p.Ceiling == nil {
+					return "-"
+				}
+				return fmt.Sprintf(format, f(p.Ceiling))
+			}
+		}
+		row("ceiling time (s)", ceiling("%.1f", func(c *ceilingResult) float64 { return c.Seconds }))
+		row("ceiling writes / s", ceiling("%.0f", func(c *ceilingResult) float64 { return c.WritesPerSecond }))
+		row("ratio: operator time / ceiling time", ceiling("%.2f", func(c *ceilingResult) float64 { return c.Ratio }))
+	}
 	row("Deployments/s", num("%.0f", func(p phaseResult) float64 { return p.PerSecond }))
 	row("p50 time to done (s)", num("%.2f", func(p phaseResult) float64 { return p.P50 }))
 	row("p99 time to done (s)", num("%.2f", func(p phaseResult) float64 { return p.P99 }))
@@ -208,18 +259,47 @@ func (r *report) print(w io.Writer) {
 	for _, m := range keys(r.Phases, func(p phaseResult) map[string]float64 { return p.KubeRequests }) {
 		row("kube "+m+" / Deployment", num("%.2f", func(p phaseResult) float64 { return p.KubeRequests[m] }))
 	}
-	row("kube Deployment writes / Dep.", num("%.2f", func(p phaseResult) float64 { return p.ObjectWrites }))
-	row("kube Event writes / Dep.", num("%.2f", func(p phaseResult) float64 { return p.EventWrites }))
+	// The manager's writes, by kind, with the documented maxima.
+	row("kube object writes / Dep.", num("%.2f", func(p phaseResult) float64 { return p.Writes.Object }))
+	row("kube status writes / Dep.", num("%.2f", func(p phaseResult) float64 { return p.Writes.Status }))
+	row("kube Event writes / Dep.", num("%.2f", func(p phaseResult) float64 { return p.Writes.Event }))
+	row("kube writes / Dep. (max)", func(p phaseResult) string {
+		return fmt.Sprintf("%.2f (%.0f)", p.Writes.Total, writeMaxima[p.Name].Total)
+	})
+	row("status patch bytes (ceiling)", func(p phaseResult) string { return bytesCell(p.StatusPatchBytes, p.Ceiling, true) })
+	row("Event bytes (ceiling)", func(p phaseResult) string { return bytesCell(p.EventBytes, p.Ceiling, false) })
 	row("reconciles / Deployment", num("%.2f", func(p phaseResult) float64 { return p.Reconciles }))
 	row("manager CPU (s)", num("%.1f", func(p phaseResult) float64 { return p.CPUSeconds }))
 	row("manager peak RSS (MiB)", num("%.0f", func(p phaseResult) float64 { return p.PeakRSSMiB }))
+	row("load average (1 min) at end", num("%.1f", func(p phaseResult) float64 { return p.LoadAverage }))
 	row("duplicate deploys", func(p phaseResult) string { return fmt.Sprint(p.Duplicates) })
 	row("ratio: mutating calls / ideal", num("%.2f", func(p phaseResult) float64 { return p.Ratios["mutatingCalls"] }))
 	row("ratio: job polls / ideal", num("%.2f", func(p phaseResult) float64 { return p.Ratios["jobPolls"] }))
 	row("ratio: p50 / job duration", num("%.2f", func(p phaseResult) float64 { return p.Ratios["p50"] }))
 	row("ratio: p99 / job duration", num("%.2f", func(p phaseResult) float64 { return p.Ratios["p99"] }))
 	_ = tw.Flush()
-	fmt.Fprintf(w, "manager total: %.1f s CPU, peak RSS %.0f MiB; duplicate deploys: %d\n", r.CPUSeconds, r.PeakRSSMiB, r.Duplicates)
+	for _, p := range r.Phases {
+		if st := p.Storm; st != nil {
+			fmt.Fprintf(w, "503 storm in the %s phase: %.1f s, %d requests received = %.2f per Deployment, %.1f per second (second half %.1f/s, peak %d/s)\n",
+				p.Name, st.Seconds, st.Requests, st.PerDeployment, st.PerSecond, st.SecondHalfPerSecond, st.PeakPerSecond)
+		}
+	}
+	fmt.Fprintf(w, "load average (1 min) before the run: %.1f\n", r.LoadAverage)
+	fmt.Fprintf(w, "manager total: %.1f s CPU, peak RSS %.0f MiB = %.1f MiB per 1,000 Deployments (idle %.0f MiB, %.1f MiB per 1,000 above it); duplicate deploys: %d\n",
+		r.CPUSeconds, r.PeakRSSMiB, r.PeakRSSMiBPer1000, r.IdleRSSMiB, r.AboveIdleMiBPer1000, r.Duplicates)
+}
+
+// bytesCell shows the manager's mean body and the ceiling's, which should
+// be the same.
+func bytesCell(manager int, c *ceilingResult, status bool) string {
+	if c == nil {
+		return fmt.Sprint(manager)
+	}
+	ceiling := c.EventBytes
+	if status {
+		ceiling = c.StatusPatchBytes
+	}
+	return fmt.Sprintf("%d (%d)", manager, ceiling)
 }
 
 // keys is the sorted union of a map's keys over the phases.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,7 +32,7 @@ func fakePhase(b *bench, name string, byOp map[string]int) phaseResult {
 	}
 	res := b.figures(before, after, s, t0.Add(time.Second), done, simulator.Stats{RequestsByOp: byOp})
 	res.Name = name
-	res.ratios(b.c.jobDuration)
+	res.conclude(b.c)
 	return res
 }
 
@@ -53,7 +54,8 @@ func TestReport(t *testing.T) {
 	g.Expect(create.Ratios).To(HaveKeyWithValue("jobPolls", 1.5))
 	g.Expect(del.MutatingCalls).To(Equal(1.0))
 	g.Expect(del.AppReads).To(BeZero())
-	g.Expect(create.ObjectWrites).To(Equal(2.0))
+	g.Expect(create.Writes).To(Equal(writeCounts{Object: 2, Event: 1, Total: 3}))
+	rep.Phases[0].Ceiling = &ceilingResult{Seconds: 5, Writes: 16, WritesPerSecond: 3.2, Ratio: 2}
 
 	var out bytes.Buffer
 	rep.print(&out)
@@ -87,6 +89,11 @@ func TestReport(t *testing.T) {
 	g.Expect(got).To(Equal([]string{"0.25", "0.00"}))
 	got, _ = cells("ratio: mutating calls / ideal")
 	g.Expect(got).To(Equal([]string{"1.00", "1.00"}))
+	got, _ = cells("ratio: operator time / ceiling time")
+	g.Expect(got).To(Equal([]string{"2.00", "-"}), "the ceiling's ratio, where there is one")
+	got, _ = cells("kube writes / Dep. (max)")
+	g.Expect(got).To(Equal([]string{"3.00", fmt.Sprintf("(%.0f)", writeMaxima["create"].Total),
+		"3.00", fmt.Sprintf("(%.0f)", writeMaxima["delete"].Total)}), "with the documented maxima")
 	g.Expect(out.String()).NotTo(ContainSubstring("sim getApp /"), "shown once, above")
 
 	path := filepath.Join(t.TempDir(), "bench.json")
@@ -107,4 +114,7 @@ func TestReport(t *testing.T) {
 		}
 		g.Expect(doc.Phases[i]["ratioToIdeal"]).To(HaveKeyWithValue("mutatingCalls", 1.0))
 	}
+	g.Expect(doc.Phases[0]["ceiling"]).To(HaveKeyWithValue("operatorOverCeiling", 2.0))
+	g.Expect(doc.Phases[0]["managerWritesPerDeployment"]).To(HaveKeyWithValue("object", 2.0))
+	g.Expect(doc.Phases[1]).NotTo(HaveKey("ceiling"))
 }

@@ -38,6 +38,8 @@ func newScheme() *runtime.Scheme {
 func newManager(ctx context.Context, cfg *rest.Config, o options) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 newScheme(),
+		Cache:                  controllers.CacheOptions(cache.Options{}, nil),
+		Client:                 controllers.ClientOptions(),
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: false},
 		HealthProbeBindAddress: o.probeAddr,
 		LeaderElection:         false,

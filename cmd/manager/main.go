@@ -39,6 +39,7 @@ type options struct {
 	retryBase               time.Duration
 	retryMax                time.Duration
 	shardSelector           string
+	watchNamespaces         string
 	pprofAddr               string
 }
 
@@ -53,8 +54,13 @@ func parseFlags(args []string) (options, zap.Options, error) {
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "",
 		`Name of the leader-election Lease (default "`+defaultLeaderElectionID+`", plus "-shard-<hash of the selector>" with --shard-selector).`)
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the Lease (default: the manager's own).")
-	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 200, "Client-side rate limit of requests to the Kubernetes API server, per second.")
-	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 400, "Burst of requests to the Kubernetes API server above --kube-api-qps.")
+	// No client-side limit by default, as controller-runtime and SIG API
+	// Machinery advise: the kube-apiserver's API Priority and Fairness
+	// shares its capacity, and a fixed client-side rate would cap the
+	// manager below the control plane's own speed.
+	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", -1,
+		"Client-side rate limit of requests to the Kubernetes API server, per second; negative for none (the kube-apiserver's API Priority and Fairness then applies).")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 400, "Burst of requests to the Kubernetes API server above --kube-api-qps, when it is positive.")
 	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 32,
 		"Deployments reconciled in parallel; each DatabaseAPI's maxConcurrentRequests still caps its calls.")
 	fs.DurationVar(&o.resyncInterval, "resync-interval", 10*time.Minute,
@@ -64,6 +70,8 @@ func parseFlags(args []string) (options, zap.Options, error) {
 	fs.DurationVar(&o.retryMax, "retry-max-delay", 5*time.Minute, "Cap of the retry backoff.")
 	fs.StringVar(&o.shardSelector, "shard-selector", "",
 		`Label selector of the Deployments this instance reconciles, e.g. "dbrest.io/shard=a" (see docs/performance.md, Scale-out); empty: all.`)
+	fs.StringVar(&o.watchNamespaces, "watch-namespaces", "",
+		`Comma-separated namespaces to watch, e.g. "team-a,team-b": the manager caches, watches and reconciles objects there only, and needs Roles there instead of a ClusterRole (see docs/security.md); empty: all namespaces.`)
 	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", `Address of net/http/pprof, e.g. "127.0.0.1:6060"; "0" turns it off.`)
 	zo := zap.Options{Development: false}
 	zo.BindFlags(fs)
@@ -108,9 +116,16 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	namespaces, err := watchNamespaces(o.watchNamespaces)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Cache:                   cacheOpts,
+		Scheme: scheme,
+		// The Lease stays in the manager's own namespace (or
+		// --leader-election-namespace) whatever namespaces are watched.
+		Cache:                   controllers.CacheOptions(cacheOpts, namespaces),
+		Client:                  controllers.ClientOptions(),
 		PprofBindAddress:        o.pprofAddr,
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  o.probeAddr,
@@ -134,7 +149,8 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	ctrl.Log.Info("starting manager", "maxConcurrentReconciles", o.maxConcurrentReconciles,
-		"kubeAPIQPS", o.kubeAPIQPS, "resyncInterval", o.resyncInterval, "shardSelector", o.shardSelector)
+		"kubeAPIQPS", o.kubeAPIQPS, "resyncInterval", o.resyncInterval, "shardSelector", o.shardSelector,
+		"watchNamespaces", namespaces)
 	return mgr.Start(ctx)
 }
 
@@ -147,6 +163,7 @@ func setup(ctx context.Context, mgr ctrl.Manager, o options) error {
 	return controllers.Setup(ctx, mgr, controllers.Config{
 		Observers:               m.Observers(),
 		Jobs:                    m,
+		Refusals:                m,
 		MaxConcurrentReconciles: o.maxConcurrentReconciles,
 		Deployment: controllers.DeploymentOptions{
 			ResyncInterval:  o.resyncInterval,

@@ -12,7 +12,10 @@ import (
 
 // The metrics package cannot import controllers (a cycle), so the match of
 // its method set with JobObserver is checked here, where both meet.
-var _ controllers.JobObserver = (*metrics.Metrics)(nil)
+var (
+	_ controllers.JobObserver     = (*metrics.Metrics)(nil)
+	_ controllers.RefusalObserver = (*metrics.Metrics)(nil)
+)
 
 // setupMetrics registers the operator's metrics on controller-runtime's
 // registry, which the manager's (secure) metrics endpoint serves. The state

@@ -49,7 +49,7 @@ func TestRegistryCachesPerGenerationAndSecretVersion(t *testing.T) {
 		Data: map[string][]byte{"username": []byte("admin"), "password": []byte("pw")}}
 	reader := newReader(t, secret)
 	factory := &countingFactory{}
-	reg := NewRegistry(reader, factory.build, nil)
+	reg := NewRegistry(Readers{Metadata: reader, Live: reader}, factory.build, nil)
 	api := newAPI()
 
 	first, err := reg.For(ctx, api)
@@ -137,7 +137,8 @@ func TestRegistryTypedErrors(t *testing.T) {
 			if tc.mutate != nil {
 				tc.mutate(api)
 			}
-			_, err := NewRegistry(newReader(t, tc.objs...), nil, nil).For(ctx, api)
+			reader := newReader(t, tc.objs...)
+			_, err := NewRegistry(Readers{Metadata: reader, Live: reader}, nil, nil).For(ctx, api)
 			if !tc.check(err) {
 				t.Fatalf("unexpected error %T: %v", err, err)
 			}

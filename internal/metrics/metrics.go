@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
+	"github.com/dbrest-io/dbrest-operator/internal/circuit"
 	"github.com/dbrest-io/dbrest-operator/internal/connection"
 	"github.com/dbrest-io/dbrest-operator/internal/restapi"
 )
@@ -37,6 +38,14 @@ const (
 	Deployments = "dbrest_deployments"
 	// DatabaseAPIs is the number of DatabaseAPIs by Ready status and reason.
 	DatabaseAPIs = "dbrest_databaseapis"
+	// CircuitOpen is 1 while a DatabaseAPI's circuit is open.
+	CircuitOpen = "dbrest_databaseapi_circuit_open"
+	// RequestsRefused counts requests a DatabaseAPI's breaker refused
+	// locally, by DatabaseAPI and reason.
+	RequestsRefused = "dbrest_rest_requests_refused_total"
+	// RefusalWait is how long refused Deployments were told to wait, by
+	// DatabaseAPI and reason (rate_limit: the tokens waited for).
+	RefusalWait = "dbrest_rest_refusal_wait_seconds"
 )
 
 // CodeError is the code label of a request that got no answer
@@ -55,6 +64,8 @@ type Metrics struct {
 	requests        *prometheus.CounterVec
 	requestDuration *prometheus.HistogramVec
 	jobDuration     *prometheus.HistogramVec
+	refused         *prometheus.CounterVec
+	refusalWait     *prometheus.HistogramVec
 	state           *stateCollector
 }
 
@@ -80,6 +91,15 @@ func New(reader client.Reader, elected <-chan struct{}) *Metrics {
 			Help:    "Time from a job's acceptance to the poll that saw it end, by operation (Deploy, Redeploy, Undeploy) and outcome (completed, failed, expired).",
 			Buckets: jobBuckets,
 		}, []string{"operation", "outcome"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: RequestsRefused,
+			Help: `Requests a DatabaseAPI's breaker refused before they were sent, by DatabaseAPI ("namespace/name") and reason (circuit_open, max_in_flight, rate_limit).`,
+		}, []string{"databaseapi", "reason"}),
+		refusalWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    RefusalWait,
+			Help:    `How long a refused Deployment was told to wait, by DatabaseAPI ("namespace/name") and reason; for rate_limit, the time until a token.`,
+			Buckets: requestBuckets,
+		}, []string{"databaseapi", "reason"}),
 		state: newStateCollector(reader, elected),
 	}
 }
@@ -87,7 +107,7 @@ func New(reader client.Reader, elected <-chan struct{}) *Metrics {
 // Register adds every collector to reg, normally controller-runtime's
 // metrics.Registry.
 func (m *Metrics) Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.requests, m.requestDuration, m.jobDuration, m.state} {
+	for _, c := range []prometheus.Collector{m.requests, m.requestDuration, m.jobDuration, m.refused, m.refusalWait, m.state} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -113,6 +133,13 @@ func (m *Metrics) Observers() connection.ObserverFunc {
 // (this package does not import controllers, which would be a cycle).
 func (m *Metrics) ObserveJob(op dbrestv1.JobOperation, outcome string, d time.Duration) {
 	m.jobDuration.WithLabelValues(string(op), outcome).Observe(d.Seconds())
+}
+
+// ObserveRefusal records a request refused by a DatabaseAPI's breaker. It
+// implements controllers.RefusalObserver.
+func (m *Metrics) ObserveRefusal(api types.NamespacedName, reason circuit.RefusalReason, wait time.Duration) {
+	m.refused.WithLabelValues(api.String(), string(reason)).Inc()
+	m.refusalWait.WithLabelValues(api.String(), string(reason)).Observe(wait.Seconds())
 }
 
 // requestObserver counts the requests of one DatabaseAPI's client.

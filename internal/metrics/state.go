@@ -37,6 +37,7 @@ type stateCollector struct {
 	jobsInFlight *prometheus.Desc
 	deployments  *prometheus.Desc
 	databaseAPIs *prometheus.Desc
+	circuitOpen  *prometheus.Desc
 }
 
 func newStateCollector(reader client.Reader, elected <-chan struct{}) *stateCollector {
@@ -52,6 +53,9 @@ func newStateCollector(reader client.Reader, elected <-chan struct{}) *stateColl
 		databaseAPIs: prometheus.NewDesc(DatabaseAPIs,
 			`DatabaseAPIs by the status ("True", "False"; "Unknown" before the first probe) and reason of their Ready condition.`,
 			[]string{"ready", "reason"}, nil),
+		circuitOpen: prometheus.NewDesc(CircuitOpen,
+			`1 while the circuit of a DatabaseAPI ("namespace/name") is open (status.circuit set: no Deployment calls its server until a probe succeeds), else 0.`,
+			[]string{"databaseapi"}, nil),
 	}
 }
 
@@ -60,6 +64,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.jobsInFlight
 	ch <- c.deployments
 	ch <- c.databaseAPIs
+	ch <- c.circuitOpen
 }
 
 // Collect implements prometheus.Collector. A failed read leaves its gauges
@@ -99,7 +104,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	byReady := map[readyKey]int{}
 	for i := range apis.Items {
-		byReady[readyOf(apis.Items[i].Status.Conditions)]++
+		api := &apis.Items[i]
+		byReady[readyOf(api.Status.Conditions)]++
+		open := 0.0
+		if api.Status.Circuit != nil {
+			open = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.circuitOpen, prometheus.GaugeValue, open, api.Namespace+"/"+api.Name)
 	}
 	emitReady(ch, c.databaseAPIs, byReady)
 }

@@ -199,16 +199,39 @@ func (w *world) warningLines(text string) []string {
 	return out
 }
 
-// dumpLogs prints the end of each manager's output, to explain a failure.
+// dumpLogs explains a failure: the end of each manager's output, then, so
+// that it is the last thing printed (CI shows the tail of the output), each
+// Deployment that is not Ready with its reason, its job and what the
+// server holds.
 func (w *world) dumpLogs() {
-	st := w.sim.Stats()
-	w.t.Logf("simulator: requests %v, by operation %v, applications %d, live jobs %d",
-		st.Requests, st.RequestsByOp, st.Applications, st.JobsLive)
 	files, _ := filepath.Glob(filepath.Join(w.logDir, "manager-*.log"))
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
 		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-		w.t.Logf("--- %s (last 30 of %d lines)\n%s", filepath.Base(f), len(lines), strings.Join(lines[max(0, len(lines)-30):], "\n"))
+		w.t.Logf("--- %s (last 15 of %d lines)\n%s", filepath.Base(f), len(lines), strings.Join(lines[max(0, len(lines)-15):], "\n"))
+	}
+	st := w.sim.Stats()
+	w.t.Logf("simulator: requests %v, by operation %v, applications %d, live jobs %d",
+		st.Requests, st.RequestsByOp, st.Applications, st.JobsLive)
+	var list dbrestv1.DeploymentList
+	if err := k8s.List(w.ctx, &list, client.InNamespace(w.ns)); err != nil {
+		w.t.Logf("listing Deployments: %v", err)
+		return
+	}
+	shown := 0
+	for i := range list.Items {
+		d := &list.Items[i]
+		ready := meta.FindStatusCondition(d.Status.Conditions, dbrestv1.ReadyCondition)
+		if ready != nil && ready.Status == metav1.ConditionTrue && d.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if shown++; shown > 20 {
+			w.t.Logf("... and more")
+			break
+		}
+		app, onServer := w.sim.Application(d.Spec.Application.Name)
+		w.t.Logf("NOT CONVERGED %s (generation %d, observed %d, deleting %t): Ready=%v; job %+v; on server %t %+v",
+			d.Name, d.Generation, d.Status.ObservedGeneration, !d.DeletionTimestamp.IsZero(), ready, d.Status.Job, onServer, app)
 	}
 }
 
