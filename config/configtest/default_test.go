@@ -275,10 +275,14 @@ func TestServiceMonitorSelectsTheMetricsService(t *testing.T) {
 	var svc corev1.Service
 	typed(g, build(t, "default"), "Service", "", &svc)
 
-	monitors := build(t, "prometheus")
+	var monitors []*unstructured.Unstructured
+	for _, u := range build(t, "prometheus") {
+		if u.GetKind() == "ServiceMonitor" {
+			monitors = append(monitors, u)
+		}
+	}
 	g.Expect(monitors).To(HaveLen(1))
 	m := monitors[0]
-	g.Expect(m.GetKind()).To(Equal("ServiceMonitor"))
 	selector, _, err := unstructured.NestedStringMap(m.Object, "spec", "selector", "matchLabels")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(svc.Labels).To(includesAll(selector))
