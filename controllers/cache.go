@@ -2,7 +2,7 @@ package controllers
 
 import (
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -47,20 +47,34 @@ func ClientOptions() client.Options {
 }
 
 // StripUnusedFields returns the cache transform that removes what no
-// reconciler reads: managedFields, and the
-// kubectl.kubernetes.io/last-applied-configuration annotation, a copy of
-// the whole object as last applied. The operator writes only merge
-// patches, which carry just the fields it changes, so what is stripped
-// from the cached copy is never written back.
+// reconciler reads:
+//
+//   - from an object cached as metadata only (the Secrets and ConfigMaps
+//     of every namespace, most of them other people's), everything but its
+//     name, namespace and resourceVersion: that is all the watches' map
+//     functions and the connection registry read, and labels and
+//     annotations may be large and may hold data;
+//   - from every other object, managedFields and the
+//     kubectl.kubernetes.io/last-applied-configuration annotation, a copy
+//     of the whole object as last applied. The operator writes only merge
+//     patches, which carry just the fields it changes, so what is
+//     stripped from the cached copy is never written back.
 func StripUnusedFields() toolscache.TransformFunc {
 	stripManaged := cache.TransformStripManagedFields()
 	return func(in any) (any, error) {
+		if m, ok := in.(*metav1.PartialObjectMetadata); ok {
+			// A new object, so that nothing else of the decoded one is
+			// kept alive.
+			return &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta, ObjectMeta: metav1.ObjectMeta{
+				Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion,
+			}}, nil
+		}
 		out, err := stripManaged(in)
 		if err != nil {
 			return out, err
 		}
-		obj, err := meta.Accessor(out)
-		if err != nil {
+		obj, ok := out.(metav1.Object)
+		if !ok {
 			return out, nil // not an object (a tombstone): nothing to strip
 		}
 		// The object is freshly decoded and not yet shared: changing it

@@ -20,25 +20,30 @@ func TestStripUnusedFields(t *testing.T) {
 	managed := []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply}}
 	lastApplied := `{"apiVersion":"v1","kind":"Secret","data":{"password":"c2VjcmV0"}}`
 
-	// A Secret's metadata as the metadata-only informer decodes it.
-	in := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
-		Name: "creds", ResourceVersion: "7", ManagedFields: managed,
-		Annotations: map[string]string{corev1.LastAppliedConfigAnnotation: lastApplied, "team": "a"},
-	}}
+	// A Secret's metadata as the metadata-only informer decodes it keeps
+	// its identity and version, nothing else.
+	in := &metav1.PartialObjectMetadata{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "creds", Namespace: "ns", UID: "u-1", ResourceVersion: "7", ManagedFields: managed,
+			Labels:      map[string]string{"owner": "helm"},
+			Annotations: map[string]string{corev1.LastAppliedConfigAnnotation: lastApplied, "team": "a"},
+		},
+	}
 	out, err := strip(in)
 	g.Expect(err).NotTo(HaveOccurred())
-	m := out.(*metav1.PartialObjectMetadata)
-	g.Expect(m.ManagedFields).To(BeNil())
-	g.Expect(m.Annotations).To(Equal(map[string]string{"team": "a"}), "other annotations are kept")
-	g.Expect(m.ResourceVersion).To(Equal("7"))
+	g.Expect(out).To(Equal(&metav1.PartialObjectMetadata{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "ns", ResourceVersion: "7"},
+	}))
 
-	// The operator's own kinds.
+	// The operator's own kinds lose managed fields and last-applied only.
 	d := &dbrestv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "orders", ManagedFields: managed,
-		Annotations: map[string]string{corev1.LastAppliedConfigAnnotation: "{}"}}}
+		Annotations: map[string]string{corev1.LastAppliedConfigAnnotation: "{}", "team": "a"}}}
 	_, err = strip(d)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(d.ManagedFields).To(BeNil())
-	g.Expect(d.Annotations).NotTo(HaveKey(corev1.LastAppliedConfigAnnotation))
+	g.Expect(d.Annotations).To(Equal(map[string]string{"team": "a"}))
 
 	// Unstructured objects return a copy of their annotations.
 	u := &unstructured.Unstructured{}

@@ -96,7 +96,7 @@ const maxActions = 8
 // +kubebuilder:rbac:groups=apps.dbrest.io,resources=deployments/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps.dbrest.io,resources=databaseapis,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile observes one Deployment, asks decide what to do, does it, and

@@ -150,6 +150,7 @@ func (r *Registry) lookup(name types.NamespacedName, key string) (Connection, er
 // than the cache's for a moment; while the cache catches up, the client
 // already built from them is kept, not built again.
 func (r *Registry) build(ctx context.Context, api *dbrestv1.DatabaseAPI, name types.NamespacedName) (Connection, error) {
+	ctx = withoutBodies(ctx)
 	creds, secretVersion, credsErr := r.credentials(ctx, api)
 	if credsErr != nil && !fromData(credsErr) {
 		return Connection{}, credsErr
