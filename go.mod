@@ -1,6 +1,8 @@
 module github.com/dbrest-io/dbrest-operator
 
-go 1.27.3
+go 1.26.0
+
+toolchain go1.27.3
 
 require (
 	github.com/go-logr/logr v1.4.4
