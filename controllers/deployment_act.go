@@ -51,12 +51,20 @@ func (r *DeploymentReconciler) observe(ctx context.Context, obj *dbrestv1.Deploy
 		resync:     r.resyncInterval(obj),
 		maxPoll:    r.maxPoll(),
 	}
-	owner, err := r.owner(ctx, obj)
+	if v := obj.Annotations[dbrestv1.ReconcileRequestedAnnotation]; v != "" && v != obj.Status.LastHandledReconcileAt {
+		o.requestedAt = v
+	}
+	api, apiErr := r.getAPI(ctx, obj)
+	var known *dbrestv1.DatabaseAPI
+	if apiErr == nil {
+		known = api
+	}
+	owner, err := r.owner(ctx, obj, known)
 	if err != nil {
 		return nil, connected{}, err
 	}
 	o.owner = owner
-	conn, blocked := r.connect(ctx, obj)
+	conn, blocked := r.connect(ctx, obj, api, apiErr)
 	o.blocked, o.connKey, o.requestTimeout = blocked, conn.key, conn.requestTimeout
 	if blocked != nil && o.deleting {
 		o.namespaceDeleting = r.namespaceDeleting(ctx, obj.Namespace)
@@ -84,6 +92,10 @@ func (r *DeploymentReconciler) finish(ctx context.Context, obj *dbrestv1.Deploym
 	} else {
 		obj.Status.ObservedGeneration = obj.Generation
 		repeated := conditions.Reason(obj.Status.Conditions) == out.reason
+		if out.eventPerMessage && repeated {
+			c := meta.FindStatusCondition(obj.Status.Conditions, dbrestv1.ReadyCondition)
+			repeated = c != nil && c.Message == out.message
+		}
 		conditions.Apply(&obj.Status.Conditions, obj.Generation, out.phase, out.reason, out.message)
 		// A warning that keeps coming for the same reason is one event,
 		// not one per retry.
@@ -199,13 +211,20 @@ func (r *DeploymentReconciler) namespaceDeleting(ctx context.Context, namespace 
 	return !ns.DeletionTimestamp.IsZero()
 }
 
-// connect resolves the DatabaseAPI and its client. A DatabaseAPI that is
-// missing or misconfigured in a way no call can fix blocks the Deployment
-// with an outcome that points at it.
-func (r *DeploymentReconciler) connect(ctx context.Context, obj *dbrestv1.Deployment) (connected, *outcome) {
-	ref := obj.Spec.DatabaseAPIRef.Name
+// getAPI reads the Deployment's DatabaseAPI from the cache.
+func (r *DeploymentReconciler) getAPI(ctx context.Context, obj *dbrestv1.Deployment) (*dbrestv1.DatabaseAPI, error) {
 	api := &dbrestv1.DatabaseAPI{}
-	if err := r.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref}, api); err != nil {
+	err := r.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: obj.Spec.DatabaseAPIRef.Name}, api)
+	return api, err
+}
+
+// connect resolves the DatabaseAPI's client; api and err are the
+// DatabaseAPI as getAPI read it. A DatabaseAPI that is missing or
+// misconfigured in a way no call can fix blocks the Deployment with an
+// outcome that points at it.
+func (r *DeploymentReconciler) connect(ctx context.Context, obj *dbrestv1.Deployment, api *dbrestv1.DatabaseAPI, err error) (connected, *outcome) {
+	ref := obj.Spec.DatabaseAPIRef.Name
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return connected{}, &outcome{phase: conditions.Progressing, reason: dbrestv1.ReasonDatabaseAPINotReady,
 				message: fmt.Sprintf("DatabaseAPI %q not found in namespace %q; create it", ref, obj.Namespace)}

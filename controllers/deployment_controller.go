@@ -147,7 +147,13 @@ func (r *DeploymentReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 				if r.Refusals != nil {
 					r.Refusals.ObserveRefusal(conn.api, refused.Reason, refused.Wait)
 				}
-				return r.finish(ctx, obj, waitOutcome(conn.api.Name, refused, conditions.Reason(obj.Status.Conditions))), nil
+				out := waitOutcome(conn.api.Name, refused, conditions.Reason(obj.Status.Conditions))
+				if !out.hold {
+					// The call this Deployment would make, held back by the
+					// open circuit (none when the server runs the spec).
+					obj.Status.Plan = blockedPlan(o, dbrestv1.ReasonCircuitOpen)
+				}
+				return r.finish(ctx, obj, out), nil
 			}
 			ticket = t
 		}

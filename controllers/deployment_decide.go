@@ -33,9 +33,13 @@ type observation struct {
 	finalizer bool
 
 	// The Kubernetes side.
-	// owner names the Deployment that owns the same application, when it
-	// is another one.
+	// owner names ("namespace/name") the Deployment that owns the same
+	// application on the same server, when it is another one.
 	owner string
+	// requestedAt is the value of the reconcile-requested-at annotation
+	// when it has not been handled yet: this reconcile reads the server
+	// at once and retries a Stalled Deployment once.
+	requestedAt string
 	// blocked is set when the DatabaseAPI cannot be used.
 	blocked *outcome
 	// namespaceDeleting is set when the namespace is being deleted (read
@@ -139,6 +143,9 @@ type decider struct {
 	o  *observation
 	st *dbrestv1.DeploymentStatus
 	fp string
+	// pending is an event of this decision that its final step carries
+	// (an adoption, which the next step follows at once).
+	pending *event
 }
 
 // decide is the whole state machine: it maps what was observed to what to
@@ -146,19 +153,27 @@ type decider struct {
 func decide(o *observation) decision {
 	st := o.status.DeepCopy()
 	d := &decider{o: o, st: st, fp: fingerprint(&o.spec.Application)}
+	if o.requestedAt != "" {
+		st.LastHandledReconcileAt = o.requestedAt
+	}
+	d.claimLegacy()
 	switch {
 	case o.deleting:
 		return d.deletion()
-	case !o.finalizer:
+	case !o.finalizer && !d.observeOnly():
 		// The finalizer lands before any call to the server, so no
 		// application is deployed for an object that could vanish
-		// without undeploying it.
+		// without undeploying it. An ObserveOnly Deployment never
+		// undeploys, so it needs none.
 		return d.next(actAddFinalizer)
 	case o.owner != "":
+		st.Plan = d.blockedPlan(dbrestv1.ReasonConflict)
 		return d.finish(outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonConflict, message: fmt.Sprintf(
-			"application %q on DatabaseAPI %q is managed by Deployment %q; this one makes no calls",
-			o.spec.Application.Name, o.spec.DatabaseAPIRef.Name, o.owner)})
+			"application %q on this DatabaseAPI's server is managed by Deployment %s, created earlier; this one makes no calls "+
+				"and never undeploys it, and takes over only when that one is gone",
+			o.spec.Application.Name, o.owner)})
 	case o.spec.Suspend:
+		st.Plan = d.blockedPlan(dbrestv1.ReasonSuspended)
 		return d.finish(outcome{phase: conditions.Paused, reason: dbrestv1.ReasonSuspended,
 			message: "spec.suspend is true: the operator makes no calls for this Deployment"})
 	case o.blocked != nil:
@@ -195,7 +210,7 @@ func (d *decider) converge() decision {
 	o, st := d.o, d.st
 	name := o.spec.Application.Name
 	key := failureKey(d.fp, o.connKey)
-	if st.LastFailedFingerprint == key && (st.RecheckAt == nil || o.now.Before(st.RecheckAt.Time)) {
+	if st.LastFailedFingerprint == key && (st.RecheckAt == nil || o.now.Before(st.RecheckAt.Time)) && o.requestedAt == "" {
 		// A failure that retrying this spec on this connection cannot
 		// fix: the conditions already say so; wait for a change or the
 		// recheck.
@@ -205,7 +220,7 @@ func (d *decider) converge() decision {
 		}
 		return d.finish(out)
 	}
-	if st.LastAppliedFingerprint == d.fp && d.untilResync() > 0 {
+	if st.LastAppliedFingerprint == d.fp && d.untilResync() > 0 && o.requestedAt == "" {
 		return d.ready()
 	}
 	if o.app == nil {
@@ -229,6 +244,13 @@ func (d *decider) converge() decision {
 	st.LastHTTPStatus, st.LastError = 200, ""
 	d.setState(app.State)
 	st.LastSyncedAt = d.now()
+	if st.ClaimedAt == nil && !d.observeOnly() {
+		// Someone else's application: spec.adoption decides whether it
+		// is taken over before anything is sent to it.
+		if refused, ok := d.adopt(app); !ok {
+			return refused
+		}
+	}
 	if app.State == restapi.StateNew {
 		// A job is running that we have no record of (another client's):
 		// never send a second call over it.
@@ -236,18 +258,26 @@ func (d *decider) converge() decision {
 	}
 	fields := differences(app, &o.spec.Application)
 	if len(fields) == 0 {
+		if app.State == restapi.StateFailed && o.requestedAt != "" {
+			// A retry was asked for: the same spec is redeployed once.
+			return d.send(dbrestv1.JobOperationRedeploy, nil)
+		}
 		if app.State == restapi.StateFailed {
 			d.recordFailure(0)
 			return d.finish(outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonJobFailed,
 				message: fmt.Sprintf("application %q is STATE_FAILED on the server with this spec; change the spec to redeploy it", name)})
 		}
-		st.LastAppliedFingerprint = d.fp
+		if st.ClaimedAt != nil {
+			// Only what this Deployment manages counts as applied, so an
+			// observed application is never taken for its own.
+			st.LastAppliedFingerprint = d.fp
+		}
 		st.LastFailedFingerprint, st.RecheckAt = "", nil
 		return d.ready()
 	}
 	diff := describeDifferences(app, &o.spec.Application, fields)
 	if j := st.Job; j != nil && j.Status == dbrestv1.JobStatusCompleted && j.Operation != dbrestv1.JobOperationUndeploy &&
-		j.Fingerprint == d.fp && st.LastAppliedFingerprint != d.fp && !j.Found {
+		j.Fingerprint == d.fp && st.LastAppliedFingerprint != d.fp && !j.Found && o.requestedAt == "" {
 		// Our call for this very spec finished, yet the server shows
 		// something else: redeploying would only repeat it.
 		d.recordFailure(o.resync)
@@ -267,8 +297,12 @@ func (d *decider) converge() decision {
 
 // ready is the outcome of a server seen running the spec.
 func (d *decider) ready() decision {
-	return d.finish(outcome{phase: conditions.Ready, reason: dbrestv1.ReasonDeployed,
-		message: fmt.Sprintf("application %q runs the spec on the server, every field compared", d.o.spec.Application.Name),
+	d.st.Plan = nil
+	msg := fmt.Sprintf("application %q runs the spec on the server, every field compared", d.o.spec.Application.Name)
+	if d.observeOnly() {
+		msg += "; managementPolicy ObserveOnly: the operator only reads"
+	}
+	return d.finish(outcome{phase: conditions.Ready, reason: dbrestv1.ReasonDeployed, message: msg,
 		requeue: max(d.untilResync(), time.Second)})
 }
 
@@ -348,7 +382,7 @@ func (d *decider) next(a action) decision {
 }
 
 func (d *decider) finish(out outcome) decision {
-	return decision{action: actFinish, status: *d.st, outcome: out}
+	return decision{action: actFinish, status: *d.st, outcome: out, event: d.pending}
 }
 
 func (d *decider) release(ev event) decision {

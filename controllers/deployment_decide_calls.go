@@ -17,6 +17,11 @@ import (
 // send records the intent of a mutating call; the reconciler writes it to
 // status before the call leaves.
 func (d *decider) send(op dbrestv1.JobOperation, ev *event) decision {
+	if d.observeOnly() {
+		// The one gate every mutating call passes: an ObserveOnly
+		// Deployment reports the call instead of making it.
+		return d.drifted(op)
+	}
 	if c := d.o.call; c != nil {
 		var notFound *restapi.NotFoundError
 		vanished := c.op == dbrestv1.JobOperationRedeploy && errors.As(c.err, &notFound)
@@ -28,6 +33,7 @@ func (d *decider) send(op dbrestv1.JobOperation, ev *event) decision {
 				d.o.spec.Application.Name), c.err)
 		case !vanished:
 			// One mutating call per reconcile: the next one starts afresh.
+			d.st.Plan = d.callPlan(op, "")
 			return d.finish(outcome{phase: conditions.Progressing, reason: operationReason(op),
 				message: fmt.Sprintf("%s of %q is next", strings.ToLower(string(op)), d.o.spec.Application.Name),
 				requeue: time.Second, event: ev})
@@ -36,6 +42,12 @@ func (d *decider) send(op dbrestv1.JobOperation, ev *event) decision {
 		// after it was read: nothing runs, so it is deployed at once.
 	}
 	rec := &dbrestv1.JobRecord{Operation: op, Status: dbrestv1.JobStatusPending, StartedAt: *d.now()}
+	if op == dbrestv1.JobOperationDeploy && d.st.ClaimedAt == nil {
+		// The claim travels with the intent: once the deploy may have
+		// left, the application is this Deployment's.
+		d.st.ClaimedAt = d.now()
+	}
+	d.st.Plan = nil
 	if op != dbrestv1.JobOperationUndeploy {
 		rec.Fingerprint = d.fp
 		// The server is about to change: nothing is known to be applied
@@ -43,6 +55,9 @@ func (d *decider) send(op dbrestv1.JobOperation, ev *event) decision {
 		d.st.LastAppliedFingerprint = ""
 	}
 	d.st.Job = rec
+	if ev == nil {
+		ev = d.pending
+	}
 	return decision{action: actSend, op: op, status: *d.st, event: ev}
 }
 
@@ -74,6 +89,11 @@ func (d *decider) answered() decision {
 			return d.finish(out)
 		}
 		st.Job = nil // refused: nothing runs on the server
+		if j.Operation == dbrestv1.JobOperationDeploy && !st.Adopted {
+			// Nothing was created: an application found later under this
+			// name is someone else's.
+			st.ClaimedAt = nil
+		}
 		var notFound *restapi.NotFoundError
 		if errors.As(err, &notFound) {
 			switch j.Operation {

@@ -241,9 +241,22 @@ func (d *decider) deletion() decision {
 		return d.finish(outcome{keep: true})
 	case o.owner != "":
 		return d.release(event{reason: eventOrphaned, message: fmt.Sprintf(
-			"application %q is managed by Deployment %q; released without undeploying", name, o.owner)})
-	case o.spec.DeletionPolicy == dbrestv1.DeletionPolicyOrphan:
-		return d.release(event{reason: eventOrphaned, message: fmt.Sprintf("deletionPolicy Orphan: application %q left on the server", name)})
+			"application %q is managed by Deployment %s; released without undeploying", name, o.owner)})
+	case d.observeOnly():
+		return d.release(event{reason: eventOrphaned, message: fmt.Sprintf(
+			"managementPolicy ObserveOnly: application %q left on the server", name)})
+	case d.st.ClaimedAt == nil:
+		// Nothing was ever deployed or adopted by this Deployment: what
+		// the server runs under that name is someone else's.
+		return d.release(event{reason: eventOrphaned, message: fmt.Sprintf(
+			"this Deployment never deployed nor adopted application %q; released without any call", name)})
+	case effectiveDeletionPolicy(o.spec, d.st) == dbrestv1.DeletionPolicyOrphan:
+		msg := fmt.Sprintf("deletionPolicy Orphan: application %q left on the server", name)
+		if o.spec.DeletionPolicy == "" {
+			msg = fmt.Sprintf("application %q was adopted (status.adopted) and spec.deletionPolicy is unset, which leaves an "+
+				"adopted application on the server; set deletionPolicy Delete to undeploy it", name)
+		}
+		return d.release(event{reason: eventOrphaned, message: msg})
 	case o.blocked != nil && o.namespaceDeleting:
 		// In a namespace being deleted the DatabaseAPI and its Secret are
 		// going too and will not come back: waiting would block the

@@ -41,12 +41,18 @@ func fpOf(spec *dbrestv1.DeploymentSpec) string { return fingerprint(&spec.Appli
 // a usable DatabaseAPI and nothing else yet; each option adds a fact.
 func observed(opts ...func(*observation)) *observation {
 	o := &observation{now: t0, generation: 1, spec: ordersSpec(), finalizer: true, connKey: "conn-1",
-		requestTimeout: 30 * time.Second, resync: 10 * time.Minute, maxPoll: time.Minute}
+		requestTimeout: 30 * time.Second, resync: 10 * time.Minute, maxPoll: time.Minute,
+		// The Deployment manages its application; unclaimed undoes it.
+		status: dbrestv1.DeploymentStatus{ClaimedAt: at(t0.Add(-2 * time.Hour))}}
 	for _, opt := range opts {
 		opt(o)
 	}
 	return o
 }
+
+// unclaimed: a new Deployment, which has not deployed nor adopted its
+// application yet.
+func unclaimed(o *observation) { o.status.ClaimedAt = nil }
 
 // applied: the server was seen running the spec, syncedAgo ago.
 func applied(syncedAgo time.Duration) func(*observation) {
@@ -206,7 +212,7 @@ func TestDecide(t *testing.T) {
 		{"a new object gets its finalizer first", observed(func(o *observation) { o.finalizer = false }),
 			want{action: actAddFinalizer}},
 		{"Conflict: another Deployment owns the application", observed(func(o *observation) { o.owner = "orders-old" }),
-			want{phase: conditions.Stalled, reason: dbrestv1.ReasonConflict, message: `managed by Deployment "orders-old"`}},
+			want{phase: conditions.Stalled, reason: dbrestv1.ReasonConflict, message: `managed by Deployment orders-old`}},
 		{"Suspended: no call at all", observed(func(o *observation) { o.spec.Suspend = true }),
 			want{phase: conditions.Paused, reason: dbrestv1.ReasonSuspended}},
 		{"DatabaseAPINotReady blocks every call", observed(func(o *observation) {
@@ -526,44 +532,47 @@ func TestDecide(t *testing.T) {
 			want{phase: conditions.Progressing, reason: dbrestv1.ReasonRedeploying}},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			g := NewWithT(t)
-			before := tc.obs.status.DeepCopy()
-			d := decide(tc.obs)
-			g.Expect(tc.obs.status).To(Equal(*before), "decide must not change its observation")
-			w := tc.want
-			g.Expect(d.action).To(Equal(w.action), "action")
-			if w.action == actSend {
-				g.Expect(d.op).To(Equal(w.op), "operation")
+		t.Run(tc.name, func(t *testing.T) { checkDecision(t, tc.obs, tc.want) })
+	}
+}
+
+// checkDecision runs decide on obs and checks the decision against w.
+func checkDecision(t *testing.T, obs *observation, w want) {
+	t.Helper()
+	g := NewWithT(t)
+	before := obs.status.DeepCopy()
+	d := decide(obs)
+	g.Expect(obs.status).To(Equal(*before), "decide must not change its observation")
+	g.Expect(d.action).To(Equal(w.action), "action")
+	if w.action == actSend {
+		g.Expect(d.op).To(Equal(w.op), "operation")
+	}
+	if w.action == actFinish {
+		g.Expect(d.outcome.keep).To(Equal(w.keep), "keep")
+		if !w.keep {
+			g.Expect(d.outcome.phase).To(Equal(w.phase), "phase %s", d.outcome.phase)
+			g.Expect(d.outcome.reason).To(Equal(w.reason), "reason; message %q", d.outcome.message)
+		}
+		g.Expect(d.outcome.retry).To(Equal(w.retry), "retry")
+		if w.requeue != 0 || w.keep {
+			g.Expect(d.outcome.requeue).To(Equal(w.requeue), "requeue")
+		}
+	}
+	if w.message != "" {
+		g.Expect(d.outcome.message).To(ContainSubstring(w.message))
+	}
+	if w.event != "" {
+		ev := d.event
+		if d.action == actFinish || d.action == actRelease {
+			if d.outcome.event != nil {
+				ev = d.outcome.event
 			}
-			if w.action == actFinish {
-				g.Expect(d.outcome.keep).To(Equal(w.keep), "keep")
-				if !w.keep {
-					g.Expect(d.outcome.phase).To(Equal(w.phase), "phase %s", d.outcome.phase)
-					g.Expect(d.outcome.reason).To(Equal(w.reason), "reason; message %q", d.outcome.message)
-				}
-				g.Expect(d.outcome.retry).To(Equal(w.retry), "retry")
-				if w.requeue != 0 || w.keep {
-					g.Expect(d.outcome.requeue).To(Equal(w.requeue), "requeue")
-				}
-			}
-			if w.message != "" {
-				g.Expect(d.outcome.message).To(ContainSubstring(w.message))
-			}
-			if w.event != "" {
-				ev := d.event
-				if d.action == actFinish || d.action == actRelease {
-					if d.outcome.event != nil {
-						ev = d.outcome.event
-					}
-				}
-				g.Expect(ev).NotTo(BeNil(), "event")
-				g.Expect(ev.reason).To(Equal(w.event))
-			}
-			if w.status != nil {
-				w.status(g, &d.status)
-			}
-		})
+		}
+		g.Expect(ev).NotTo(BeNil(), "event")
+		g.Expect(ev.reason).To(Equal(w.event))
+	}
+	if w.status != nil {
+		w.status(g, &d.status)
 	}
 }
 

@@ -31,6 +31,9 @@ type outcome struct {
 	retryAfter time.Duration
 	// event, when set, is recorded once for this outcome.
 	event *event
+	// eventPerMessage records the event again whenever the message
+	// changes, not only when the reason does (a drift that moves).
+	eventPerMessage bool
 	// keep leaves the conditions as they are: nothing new was learnt.
 	keep bool
 	// hold leaves the whole status as it is, observedGeneration included:
@@ -68,6 +71,8 @@ const (
 	eventUndeployed       = "Undeployed"
 	eventOrphaned         = "Orphaned"
 	eventRequestFailed    = "RequestFailed"
+	eventAdopted          = "Adopted"
+	eventDrifted          = "Drifted"
 )
 
 // Slow rechecks for failures that need a change from the user but may
@@ -238,22 +243,33 @@ func sameSet(a, b []string) bool {
 func describeDifferences(app *restapi.Application, want *dbrestv1.ApplicationSpec, fields []string) string {
 	parts := make([]string, 0, len(fields))
 	for _, f := range fields {
-		var have, wanted any
-		switch f {
-		case "deploymentPath":
-			have, wanted = app.DeploymentPath, want.DeploymentPath
-		case "targets":
-			have, wanted = app.Targets, want.Targets
-		case "planPath":
-			have, wanted = app.PlanPath, want.PlanPath
-		case "version":
-			have, wanted = app.Version, want.Version
-		case "properties":
-			have, wanted = app.Properties, want.Properties
-		}
+		have, wanted := fieldValues(app, want, f)
 		parts = append(parts, fmt.Sprintf("%s: server has %s, spec says %s", f, show(have), show(wanted)))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// applicationFields are the fields compared, in the order they are shown.
+var applicationFields = []string{"deploymentPath", "targets", "planPath", "version", "properties"}
+
+// fieldValues returns the server's and the spec's value of one field; a
+// nil app (absent from the server) has none.
+func fieldValues(app *restapi.Application, want *dbrestv1.ApplicationSpec, field string) (have, wanted any) {
+	if app == nil {
+		app = &restapi.Application{}
+	}
+	switch field {
+	case "deploymentPath":
+		return app.DeploymentPath, want.DeploymentPath
+	case "targets":
+		return app.Targets, want.Targets
+	case "planPath":
+		return app.PlanPath, want.PlanPath
+	case "version":
+		return app.Version, want.Version
+	default:
+		return app.Properties, want.Properties
+	}
 }
 
 func show(v any) string {

@@ -27,6 +27,10 @@ const (
 	// indexApplication indexes Deployments by "databaseAPI/application",
 	// to find two Deployments that claim the same application.
 	indexApplication = ".spec.application.key"
+	// indexServer indexes DatabaseAPIs by the identity of their server
+	// (restapi.ServerIdentity of spec.url), to find the Deployments that
+	// claim one application on one server through several DatabaseAPIs.
+	indexServer = ".spec.url.identity"
 	// indexReferencedObject indexes DatabaseAPIs by the Secrets and
 	// ConfigMaps they read, as "Secret/name" and "ConfigMap/name".
 	indexReferencedObject = ".spec.referencedObjects"
@@ -42,6 +46,11 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	}
 	if err := idx.IndexField(ctx, &dbrestv1.Deployment{}, indexApplication, func(o client.Object) []string {
 		return []string{applicationKey(o.(*dbrestv1.Deployment))}
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &dbrestv1.DatabaseAPI{}, indexServer, func(o client.Object) []string {
+		return []string{serverKey(o.(*dbrestv1.DatabaseAPI))}
 	}); err != nil {
 		return err
 	}
@@ -143,6 +152,11 @@ func (r *DeploymentReconciler) SetupWithManager(mgr ctrl.Manager, opts controlle
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&dbrestv1.DatabaseAPI{}, handler.EnqueueRequestsFromMapFunc(r.deploymentsUsing),
 			builder.WithPredicates(databaseAPIReadinessChanged())).
+		// A DatabaseAPI that appears, goes or changes its url may change
+		// who owns an application on its server: wake every Deployment
+		// on that server (the old url's and the new one's).
+		Watches(&dbrestv1.DatabaseAPI{}, handler.EnqueueRequestsFromMapFunc(r.deploymentsOnServer),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// When a Deployment goes, another one that lost the Conflict for
 		// its application may own it now: wake it at once.
 		Watches(&dbrestv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.rivals),
@@ -166,27 +180,6 @@ func (r *DeploymentReconciler) deploymentsUsing(ctx context.Context, o client.Ob
 	reqs := make([]reconcile.Request, 0, len(list.Items))
 	for i := range list.Items {
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return reqs
-}
-
-// rivals are the other Deployments that claim the same application on
-// the same DatabaseAPI as o.
-func (r *DeploymentReconciler) rivals(ctx context.Context, o client.Object) []reconcile.Request {
-	d, ok := o.(*dbrestv1.Deployment)
-	if !ok {
-		return nil
-	}
-	var list dbrestv1.DeploymentList
-	if err := r.List(ctx, &list, client.InNamespace(d.Namespace),
-		client.MatchingFields{indexApplication: applicationKey(d)}); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		if list.Items[i].UID != d.UID {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-		}
 	}
 	return reqs
 }

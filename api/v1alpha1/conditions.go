@@ -25,8 +25,24 @@ const (
 	// ReasonUndeploying: the Deployment is being deleted and the undeploy is under way.
 	ReasonUndeploying = "Undeploying"
 	// ReasonConflict: another Deployment, created earlier, manages the same
-	// application through the same DatabaseAPI; this one makes no calls.
+	// application on the same server (its DatabaseAPI's url, normalised,
+	// in any namespace); this one makes no calls.
 	ReasonConflict = "Conflict"
+	// ReasonAdoptionRefused: the application existed on the server before
+	// this Deployment's first call and spec.adoption is Refuse; no
+	// mutating call is made. The message shows the server's fields.
+	ReasonAdoptionRefused = "AdoptionRefused"
+	// ReasonAdoptionMismatch: the application existed on the server,
+	// spec.adoption is AdoptIfMatching and the server does not run exactly
+	// the spec; the message names the fields.
+	ReasonAdoptionMismatch = "AdoptionMismatch"
+	// ReasonDrifted: spec.managementPolicy is ObserveOnly and the server
+	// does not run the spec (the message names each field with both
+	// values, or says the application is absent); nothing is sent.
+	ReasonDrifted = "Drifted"
+	// ReasonObserveOnly names what blocks a plan (status.plan.blockedBy)
+	// of an ObserveOnly Deployment.
+	ReasonObserveOnly = "ObserveOnly"
 	// ReasonJobFailed: the server's job failed; the message has its target errors.
 	ReasonJobFailed = "JobFailed"
 	// ReasonSpecNotApplied: the server finished the job (or answered

@@ -16,6 +16,44 @@ const (
 	DeletionPolicyOrphan DeletionPolicy = "Orphan"
 )
 
+// AdoptionPolicy says what a Deployment does when its application already
+// exists on the server before the Deployment's first call (deployed by hand
+// or by another tool).
+// +kubebuilder:validation:Enum=Refuse;Adopt;AdoptIfMatching
+type AdoptionPolicy string
+
+const (
+	// AdoptionRefuse leaves an existing application alone: the Deployment
+	// is Stalled with reason AdoptionRefused and makes no mutating call.
+	AdoptionRefuse AdoptionPolicy = "Refuse"
+	// AdoptionAdopt takes the existing application over and brings it to
+	// the spec (a redeploy when it differs).
+	AdoptionAdopt AdoptionPolicy = "Adopt"
+	// AdoptionAdoptIfMatching takes it over only when the server already
+	// runs exactly the spec, every field compared; otherwise the
+	// Deployment is Stalled with reason AdoptionMismatch.
+	AdoptionAdoptIfMatching AdoptionPolicy = "AdoptIfMatching"
+)
+
+// ManagementPolicy says whether the operator may change the server.
+// +kubebuilder:validation:Enum=Full;ObserveOnly
+type ManagementPolicy string
+
+const (
+	// ManagementFull deploys, redeploys and undeploys.
+	ManagementFull ManagementPolicy = "Full"
+	// ManagementObserveOnly only reads: Ready when the server runs the
+	// spec, Drifted when it does not; no deploy, redeploy or undeploy is
+	// ever sent, and deleting the Deployment leaves the server alone.
+	ManagementObserveOnly ManagementPolicy = "ObserveOnly"
+)
+
+// ReconcileRequestedAnnotation asks for a reconcile now: any new value
+// makes the next reconcile read the server at once and retry a Stalled
+// Deployment once; status.lastHandledReconcileAt echoes the value once it
+// was handled.
+const ReconcileRequestedAnnotation = "dbrest.io/reconcile-requested-at"
+
 // JobOperation is the mutating call a job carries out.
 // +kubebuilder:validation:Enum=Deploy;Redeploy;Undeploy
 type JobOperation string
@@ -101,6 +139,7 @@ type ApplicationSpec struct {
 
 // DeploymentSpec says which application to deploy, from what source, to
 // which targets, through which DatabaseAPI.
+// +kubebuilder:validation:XValidation:rule="!(has(self.managementPolicy) && self.managementPolicy == 'ObserveOnly' && has(self.deletionPolicy) && self.deletionPolicy == 'Delete')",message="spec.deletionPolicy Delete cannot be combined with spec.managementPolicy ObserveOnly: an ObserveOnly Deployment never undeploys; leave deletionPolicy unset or set it to Orphan"
 type DeploymentSpec struct {
 	// DatabaseAPIRef names the DatabaseAPI, in this namespace, to deploy
 	// through. Immutable: the application lives on that server.
@@ -144,15 +183,104 @@ type DeploymentSpec struct {
 	ResyncInterval *metav1.Duration `json:"resyncInterval,omitempty"`
 
 	// DeletionPolicy says whether deleting this object undeploys the
-	// application (Delete) or leaves it on the server (Orphan).
-	// +kubebuilder:default=Delete
+	// application (Delete) or leaves it on the server (Orphan). Unset, it
+	// resolves to Delete for an application this Deployment deployed and
+	// to Orphan for one it adopted (status.adopted); set Delete explicitly
+	// to undeploy an adopted application too. An ObserveOnly Deployment
+	// never undeploys.
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// Adoption says what to do when the application already exists on
+	// the server before this Deployment's first call: Refuse (the
+	// default: no call, reason AdoptionRefused), Adopt (take it over and
+	// bring it to the spec) or AdoptIfMatching (take it over only when it
+	// already runs exactly the spec). It does not apply to an application
+	// this Deployment deployed, nor once it has been adopted.
+	// +kubebuilder:default=Refuse
+	// +optional
+	Adoption AdoptionPolicy `json:"adoption,omitempty"`
+
+	// ManagementPolicy is Full (the default: deploy, redeploy, undeploy)
+	// or ObserveOnly (read and report only: Ready when the server runs the
+	// spec, Drifted naming the fields when it does not, status.plan showing
+	// the call Full would make; deleting the Deployment leaves the server
+	// alone). Switching to Full takes the application over under
+	// spec.adoption.
+	// +kubebuilder:default=Full
+	// +optional
+	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
 
 	// Suspend stops every call to the server for this Deployment; a job
 	// already started runs on the server, and is polled when resumed.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+}
+
+// PlanOperation is the next step a plan would take on the server.
+// +kubebuilder:validation:Enum=Deploy;Redeploy;Undeploy;Adopt
+type PlanOperation string
+
+const (
+	// PlanDeploy creates the application.
+	PlanDeploy PlanOperation = "Deploy"
+	// PlanRedeploy updates the application.
+	PlanRedeploy PlanOperation = "Redeploy"
+	// PlanUndeploy removes the application.
+	PlanUndeploy PlanOperation = "Undeploy"
+	// PlanAdopt takes over an application that already runs the spec: no
+	// call is needed.
+	PlanAdopt PlanOperation = "Adopt"
+)
+
+// FieldChange is one field a planned call changes on the server.
+type FieldChange struct {
+	// Field is the application field: deploymentPath, targets, planPath,
+	// version or properties.
+	// +required
+	Field string `json:"field"`
+	// From is the server's value as last read ("" when the application
+	// is absent).
+	// +optional
+	From string `json:"from,omitempty"`
+	// To is the spec's value.
+	// +optional
+	To string `json:"to,omitempty"`
+}
+
+// Plan is the next mutating call the operator would make, what it changes
+// and why, while one is pending or blocked. It is what a reviewer reads
+// before switching a Deployment to Full or lifting what blocks it.
+type Plan struct {
+	// Operation is the next step: Deploy, Redeploy, Undeploy, or Adopt (a
+	// takeover that needs no call).
+	// +required
+	Operation PlanOperation `json:"operation"`
+	// Adopts is true when the step takes over an application this
+	// Deployment did not deploy.
+	// +optional
+	Adopts bool `json:"adopts,omitempty"`
+	// Changes are the fields the call changes, from the server's value to
+	// the spec's; empty for an undeploy, or when the server has not been
+	// read since the spec changed.
+	// +listType=atomic
+	// +optional
+	Changes []FieldChange `json:"changes,omitempty"`
+	// Reason says why the step is due.
+	// +required
+	Reason string `json:"reason"`
+	// BlockedBy is the condition reason that holds the step back
+	// (ObserveOnly, AdoptionRefused, AdoptionMismatch, Conflict,
+	// CircuitOpen, Suspended); empty when it is merely next.
+	// +optional
+	BlockedBy string `json:"blockedBy,omitempty"`
+	// ReadAt is when the server's state the changes compare with was read.
+	// +optional
+	ReadAt *metav1.Time `json:"readAt,omitempty"`
+	// Fingerprint is the fingerprint of the spec.application the plan
+	// was computed for; a plan for an older spec is replaced.
+	// +optional
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // JobRecord is the last mutating call the operator made and its job, as
@@ -248,6 +376,31 @@ type DeploymentStatus struct {
 	// +optional
 	LastSyncedAt *metav1.Time `json:"lastSyncedAt,omitempty"`
 
+	// ClaimedAt is when this Deployment took charge of its application on
+	// the server: the intent of its first deploy, or its adoption. Until
+	// then the Deployment has changed nothing there, and an application
+	// found on the server is someone else's (spec.adoption decides).
+	// +optional
+	ClaimedAt *metav1.Time `json:"claimedAt,omitempty"`
+
+	// Adopted is true when the application existed on the server before
+	// this Deployment's first call and was taken over (spec.adoption).
+	// Deleting an adopted application's Deployment leaves it on the server
+	// unless spec.deletionPolicy is Delete.
+	// +optional
+	Adopted bool `json:"adopted,omitempty"`
+
+	// Plan is the next mutating call the operator would make, while one is
+	// pending or blocked (ObserveOnly, an adoption refused, a Conflict, an
+	// open circuit, suspend); absent when the server runs the spec.
+	// +optional
+	Plan *Plan `json:"plan,omitempty"`
+
+	// LastHandledReconcileAt is the value of the
+	// dbrest.io/reconcile-requested-at annotation last handled.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+
 	// LastHTTPStatus is the HTTP code of the last call (0: no answer).
 	// +optional
 	LastHTTPStatus int32 `json:"lastHTTPStatus,omitempty"`
@@ -268,6 +421,9 @@ type DeploymentStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Job",type=string,JSONPath=`.status.job.status`
+// +kubebuilder:printcolumn:name="Plan",type=string,JSONPath=`.status.plan.operation`,priority=1
+// +kubebuilder:printcolumn:name="Blocked",type=string,JSONPath=`.status.plan.blockedBy`,priority=1
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.managementPolicy`,priority=1
 // +kubebuilder:printcolumn:name="DatabaseAPI",type=string,JSONPath=`.spec.databaseAPIRef.name`,priority=1
 // +kubebuilder:printcolumn:name="HTTP",type=integer,JSONPath=`.status.lastHTTPStatus`,priority=1
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.applicationState`,priority=1
