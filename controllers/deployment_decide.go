@@ -210,7 +210,12 @@ func (d *decider) converge() decision {
 	o, st := d.o, d.st
 	name := o.spec.Application.Name
 	key := failureKey(d.fp, o.connKey)
-	if st.LastFailedFingerprint == key && (st.RecheckAt == nil || o.now.Before(st.RecheckAt.Time)) && o.requestedAt == "" {
+	if st.LastFailedFingerprint == key && o.requestedAt != "" {
+		// A retry was asked for: the failure is tried once more, and
+		// recorded again if it comes back.
+		st.LastFailedFingerprint, st.RecheckAt = "", nil
+	}
+	if st.LastFailedFingerprint == key && (st.RecheckAt == nil || o.now.Before(st.RecheckAt.Time)) {
 		// A failure that retrying this spec on this connection cannot
 		// fix: the conditions already say so; wait for a change or the
 		// recheck.

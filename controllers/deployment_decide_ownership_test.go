@@ -184,7 +184,9 @@ func TestDecideOwnership(t *testing.T) {
 			}}},
 		{"requested: a Stalled Deployment is retried once", observed(requested("r1"), func(o *observation) {
 			o.status.LastFailedFingerprint = failureKey(fpOf(o.spec), "conn-1")
-		}), want{action: actReadApp}},
+		}), want{action: actReadApp, status: func(g Gomega, st *dbrestv1.DeploymentStatus) {
+			g.Expect(st.LastFailedFingerprint).To(BeEmpty(), "the retry is under way: a job that ends must not find the old failure")
+		}}},
 		{"requested: a STATE_FAILED application with the spec is redeployed once", observed(requested("r1"), func(o *observation) {
 			o.status.LastFailedFingerprint = failureKey(fpOf(o.spec), "conn-1")
 		}, withApp(serverApp(ordersSpec(), restapi.StateFailed))), want{action: actSend, op: redeploy}},

@@ -274,7 +274,7 @@ func TestTwoDeploymentsForOneApplication(t *testing.T) {
 	f.waitReady("first")
 	f.createDeployment("second", func(d *dbrestv1.Deployment) { d.Spec.Application.Name = "orders" })
 	d := f.waitFor("second", "False", dbrestv1.ReasonConflict)
-	f.g.Expect(findCondition(d, dbrestv1.ReadyCondition).Message).To(ContainSubstring(`managed by Deployment "first"`))
+	f.g.Expect(findCondition(d, dbrestv1.ReadyCondition).Message).To(ContainSubstring("managed by Deployment " + f.ns + "/first"))
 
 	// Deleting the loser leaves the owner's application alone.
 	f.delete("second")

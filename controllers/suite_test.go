@@ -81,6 +81,8 @@ type fixture struct {
 	cfg   controllers.Config
 	stop  func()
 	mgrMu sync.Mutex
+	// others are more namespaces the manager watches (newNamespace).
+	others []string
 }
 
 // testConfig keeps retries and polls short; resync is off unless a test
@@ -154,6 +156,15 @@ func (f *fixture) createDatabaseAPI(name, secret string) *dbrestv1.DatabaseAPI {
 	return api
 }
 
+// watched are the namespaces the test's manager caches.
+func (f *fixture) watched() map[string]cache.Config {
+	m := map[string]cache.Config{f.ns: {}}
+	for _, ns := range f.others {
+		m[ns] = cache.Config{}
+	}
+	return m
+}
+
 // startManager runs the shipped wiring (controllers.Setup) in a manager
 // whose cache covers only this test's namespace.
 func (f *fixture) startManager() { f.startManagerWithLogger(ctrl.Log) }
@@ -168,7 +179,7 @@ func (f *fixture) startManagerWithLogger(logger logr.Logger) {
 		Logger:                 logger,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{f.ns: {}}},
+		Cache:                  cache.Options{DefaultNamespaces: f.watched()},
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	f.g.Expect(err).NotTo(HaveOccurred())

@@ -84,17 +84,17 @@ type APIPaths struct {
 // DatabaseAPISpec says how to reach a database or application-server REST API.
 // +kubebuilder:validation:XValidation:rule="!(has(self.caBundle) && has(self.caBundleRef))",message="set either caBundle or caBundleRef, not both"
 // +kubebuilder:validation:XValidation:rule="!(has(self.insecureSkipTLSVerify) && self.insecureSkipTLSVerify && (has(self.caBundle) || has(self.caBundleRef)))",message="insecureSkipTLSVerify disables the CA check: remove caBundle/caBundleRef or set insecureSkipTLSVerify to false"
-// +kubebuilder:validation:XValidation:rule="!(has(self.insecureSkipTLSVerify) && self.insecureSkipTLSVerify) || self.url.startsWith('https://')",message="insecureSkipTLSVerify only applies to an https:// url"
+// +kubebuilder:validation:XValidation:rule="!(has(self.insecureSkipTLSVerify) && self.insecureSkipTLSVerify) || self.url.lowerAscii().startsWith('https://')",message="insecureSkipTLSVerify only applies to an https:// url"
 type DatabaseAPISpec struct {
 	// URL is the base URL of the REST API; every path is relative to it,
 	// for example https://db.example.com:7002/management/wls/latest/.
 	// +kubebuilder:validation:MinLength=8
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://') || self.startsWith('http://')",message="url must start with https:// or http://"
+	// +kubebuilder:validation:XValidation:rule="self.lowerAscii().startsWith('https://') || self.lowerAscii().startsWith('http://')",message="url must start with https:// or http:// (the scheme in any case)"
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getHostname() != ''",message="url must be an absolute URL with a host, such as https://db.example.com:7002/management/wls/latest/"
 	// +kubebuilder:validation:XValidation:rule="!self.contains('@')",message="url must not carry credentials; put them in the Secret named by credentialsSecretRef"
 	// +kubebuilder:validation:XValidation:rule="!self.contains('?') && !self.contains('#')",message="url must not have a query or fragment"
-	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-z]+://[^/]*:0*([7-9][0-9]{4}|6[6-9][0-9]{3}|65[6-9][0-9]{2}|655[4-9][0-9]|6553[6-9]|[0-9]{6,}|0)(/|$)')",message="url port must be a number between 1 and 65535"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[A-Za-z]+://[^/]*:0*([7-9][0-9]{4}|6[6-9][0-9]{3}|65[6-9][0-9]{2}|655[4-9][0-9]|6553[6-9]|[0-9]{6,}|0)(/|$)')",message="url port must be a number between 1 and 65535"
 	// +required
 	URL string `json:"url"`
 

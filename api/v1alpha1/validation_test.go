@@ -96,6 +96,12 @@ func TestDeploymentRejectedAtAdmission(t *testing.T) {
 		{"resync too short", func(d *dbrestv1.Deployment) { d.Spec.ResyncInterval = &metav1.Duration{Duration: 1e9} },
 			"resyncInterval must be a duration such as 30s or 1m30s, between 30s and 24h"},
 		{"bad deletion policy", func(d *dbrestv1.Deployment) { d.Spec.DeletionPolicy = "Keep" }, `supported values: "Delete", "Orphan"`},
+		{"bad adoption", func(d *dbrestv1.Deployment) { d.Spec.Adoption = "Steal" }, `spec.adoption: Unsupported value: "Steal"`},
+		{"bad management policy", func(d *dbrestv1.Deployment) { d.Spec.ManagementPolicy = "Maybe" },
+			`spec.managementPolicy: Unsupported value: "Maybe"`},
+		{"ObserveOnly with deletionPolicy Delete", func(d *dbrestv1.Deployment) {
+			d.Spec.ManagementPolicy, d.Spec.DeletionPolicy = dbrestv1.ManagementObserveOnly, dbrestv1.DeletionPolicyDelete
+		}, "spec.deletionPolicy Delete cannot be combined with spec.managementPolicy ObserveOnly"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -158,7 +164,9 @@ func TestDeploymentDefaults(t *testing.T) {
 	g.Expect(d.Spec.Detached).To(Equal(ptr.To(true)))
 	g.Expect(d.Spec.PollInterval.Duration.String()).To(Equal("5s"))
 	g.Expect(d.Spec.Timeout.Duration.String()).To(Equal("30m0s"))
-	g.Expect(d.Spec.DeletionPolicy).To(Equal(dbrestv1.DeletionPolicyDelete))
+	g.Expect(d.Spec.DeletionPolicy).To(BeEmpty(), "unset: Delete for what the operator deployed, Orphan for what it adopted")
+	g.Expect(d.Spec.Adoption).To(Equal(dbrestv1.AdoptionRefuse))
+	g.Expect(d.Spec.ManagementPolicy).To(Equal(dbrestv1.ManagementFull))
 	g.Expect(d.Spec.ResyncInterval).To(BeNil(), "unset: the manager's --resync-interval applies")
 }
 
@@ -280,4 +288,16 @@ func toUnstructured(obj client.Object) (*unstructured.Unstructured, error) {
 	d.APIVersion, d.Kind = dbrestv1.GroupVersion.String(), "Deployment"
 	m, err := runtimeToMap(d)
 	return &unstructured.Unstructured{Object: m}, err
+}
+
+// TestDatabaseAPIURLSchemeInAnyCase: a URL scheme is case-insensitive
+// (RFC 3986), so HTTP:// is admitted like http://.
+func TestDatabaseAPIURLSchemeInAnyCase(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	for i, url := range []string{"HTTP://DB.example.com:8080/api/", "Https://db.example.com/api"} {
+		api := &dbrestv1.DatabaseAPI{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("db-%d", i), Namespace: ns},
+			Spec: dbrestv1.DatabaseAPISpec{URL: url, CredentialsSecretRef: dbrestv1.LocalObjectReference{Name: "creds"}}}
+		g.Expect(k8s.Create(context.Background(), api)).To(Succeed(), url)
+	}
 }

@@ -62,6 +62,7 @@ func TestDevEnvironment(t *testing.T) {
 		"orders":                 {metav1.ConditionTrue, dbrestv1.ReasonDeployed},
 		"broken-billing":         {metav1.ConditionFalse, dbrestv1.ReasonJobFailed},
 		"inventory-unauthorized": {metav1.ConditionFalse, dbrestv1.ReasonUnauthorized},
+		"orders-observer":        {metav1.ConditionFalse, dbrestv1.ReasonDrifted},
 	} {
 		g.Eventually(func(g Gomega) {
 			var d dbrestv1.Deployment

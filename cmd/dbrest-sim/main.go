@@ -71,6 +71,8 @@ Admin endpoints, never faulted, no authentication:
                               errorRetryAfter, htmlErrors, resetEveryN, down,
                               downUntil (RFC 3339), downFor (Go duration)
   GET    /_sim/apps/{name}    the stored application
+  PUT    /_sim/apps/{name}    deploy it out of band (JSON application, active at once),
+                              as another tool would, to try spec.adoption
   PATCH  /_sim/apps/{name}    merge JSON fields into it, to simulate drift
   DELETE /_sim/apps/{name}    delete it out of band
 

@@ -32,13 +32,22 @@ if ready == nil then
   return hs
 end
 
+-- A Deployment's next call held back (ObserveOnly, an adoption refused, a
+-- Conflict, an open circuit, suspend) is named after the message, so the
+-- Argo CD view says what the operator would do.
+local held = ""
+local plan = obj.status.plan
+if plan ~= nil and plan.blockedBy ~= nil and plan.blockedBy ~= "" then
+  held = " [plan: " .. (plan.operation or "?") .. ", held back by " .. plan.blockedBy .. "]"
+end
+
 local function describe(c)
   local reason = c.reason or ""
   local message = c.message or ""
   if message == "" then
-    return reason
+    return reason .. held
   end
-  return reason .. ": " .. message
+  return reason .. ": " .. message .. held
 end
 
 if ready.reason == "Suspended" then

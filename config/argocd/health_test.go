@@ -64,8 +64,19 @@ var (
 		`deploy job http://db/management/wls/latest/jobs/deployment/id/7 failed: cluster1: archive not found; fix the spec to redeploy`}
 	suspended = outcome{conditions.Paused, dbrestv1.ReasonSuspended,
 		"spec.suspend is true: the operator makes no calls for this Deployment"}
+	refused = outcome{conditions.Stalled, dbrestv1.ReasonAdoptionRefused,
+		`application "orders" already exists on the server and this Deployment did not deploy it (state STATE_ACTIVE, version "1")`}
+	mismatch  = outcome{conditions.Stalled, dbrestv1.ReasonAdoptionMismatch, `version: server has "1", spec says "2"`}
+	conflict  = outcome{conditions.Stalled, dbrestv1.ReasonConflict, `application "orders" is managed by Deployment shop/orders-old`}
+	drifted   = outcome{conditions.Stalled, dbrestv1.ReasonDrifted, `application "orders" differs from the spec (version: server has "1", spec says "2")`}
 	throttled = outcome{conditions.Progressing, dbrestv1.ReasonThrottled, "reading application orders failed: HTTP 429 Too Many Requests"}
 )
+
+// planned gives d a plan of op held back by blockedBy.
+func planned(d *dbrestv1.Deployment, op dbrestv1.PlanOperation, blockedBy string) *dbrestv1.Deployment {
+	d.Status.Plan = &dbrestv1.Plan{Operation: op, BlockedBy: blockedBy, Reason: "test"}
+	return d
+}
 
 func databaseAPI(o outcome) *dbrestv1.DatabaseAPI {
 	api := &dbrestv1.DatabaseAPI{
@@ -96,6 +107,14 @@ func TestHealth(t *testing.T) {
 		// A new spec: the Ready=True of the old one must not count.
 		{"spec changed, not observed yet", deployment(2, 1, deployed), argocd.Progressing, "observe generation 2", "Deployed"},
 		{"spec changed, old failure", deployment(3, 2, failed), argocd.Progressing, "observe generation 3", "JobFailed"},
+		{"adoption refused", deployment(1, 1, refused), argocd.Degraded, "AdoptionRefused: application \"orders\" already exists", ""},
+		{"adoption refused names its plan", planned(deployment(1, 1, refused), dbrestv1.PlanRedeploy, dbrestv1.ReasonAdoptionRefused),
+			argocd.Degraded, "[plan: Redeploy, held back by AdoptionRefused]", ""},
+		{"adoption mismatch", deployment(1, 1, mismatch), argocd.Degraded, "AdoptionMismatch: ", ""},
+		{"conflict", deployment(1, 1, conflict), argocd.Degraded, "Conflict: ", ""},
+		{"observe only, drifted", planned(deployment(1, 1, drifted), dbrestv1.PlanRedeploy, dbrestv1.ReasonObserveOnly),
+			argocd.Degraded, "Drifted: application \"orders\" differs", ""},
+		{"observe only, the server runs the spec", deployment(1, 1, deployed), argocd.Healthy, "Deployed: ", "plan"},
 		{"DatabaseAPI reachable", databaseAPI(outcome{conditions.Ready, dbrestv1.ReasonReachable, "the API at https://db.example.com/ answered the probe"}),
 			argocd.Healthy, "Reachable: the API", ""},
 		{"DatabaseAPI unauthorized", databaseAPI(outcome{conditions.Stalled, dbrestv1.ReasonUnauthorized, "probe failed: HTTP 401; fix the credentials Secret"}),

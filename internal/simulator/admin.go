@@ -42,6 +42,7 @@ func (s *Server) adminMux() *http.ServeMux {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("PATCH /_sim/apps/{name}", s.adminPatchApp)
+	mux.HandleFunc("PUT /_sim/apps/{name}", s.adminPutApp)
 	return mux
 }
 
@@ -130,6 +131,28 @@ func (s *Server) Application(name string) (Application, bool) {
 	return rec.app.clone(), true
 }
 
+// PutApplication deploys an application out of band, as an administrator
+// or another tool would, active at once and with no job; an application
+// of that name is replaced. It is how tests set up a server that already
+// runs applications the operator never deployed.
+func (s *Server) PutApplication(app Application) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance(s.now())
+	app = app.clone()
+	app.Type = "application"
+	if app.State == "" {
+		app.State = StateActive
+	}
+	if app.Targets == nil {
+		app.Targets = []string{}
+	}
+	if app.Properties == nil {
+		app.Properties = map[string]string{}
+	}
+	s.store.apps[app.Name] = &appRecord{app: app}
+}
+
 // DeleteApplication removes an application out of band, as an
 // administrator would on the console, to test drift. Its running jobs still
 // finish but no longer touch it. It reports whether the application existed.
@@ -167,6 +190,32 @@ func (s *Server) ChangeApplication(name string, mutate func(*Application)) bool 
 	}
 	rec.app = app
 	return true
+}
+
+// adminPutApp deploys the JSON body out of band (PutApplication), under
+// the name of the path.
+func (s *Server) adminPutApp(w http.ResponseWriter, r *http.Request) {
+	var app Application
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&app); err != nil {
+		writeFailure(w, http.StatusBadRequest, "invalid application: "+err.Error())
+		return
+	}
+	switch name := r.PathValue("name"); {
+	case app.Name == "":
+		app.Name = name
+	case app.Name != name:
+		writeFailure(w, http.StatusBadRequest, errNameChange.Error())
+		return
+	}
+	if app.DeploymentPath == "" {
+		writeFailure(w, http.StatusBadRequest, "deploymentPath is required")
+		return
+	}
+	s.PutApplication(app)
+	got, _ := s.Application(app.Name)
+	writeJSON(w, got)
 }
 
 var errNameChange = errors.New("the name of an application cannot be changed")

@@ -134,3 +134,28 @@ func TestOutOfBandChanges(t *testing.T) {
 		t.Fatal("finished job resurrected b")
 	}
 }
+
+// TestPutApplication: an application deployed out of band is active at
+// once, refuses a second deploy like any other, and is counted by no
+// statistic of the API (the operator made no call for it).
+func TestPutApplication(t *testing.T) {
+	h := newHarness(t, Options{})
+	rec := h.admin("PUT", "/_sim/apps/legacy", `{"deploymentPath":"/apps/legacy.war","targets":["cluster1"],"version":"7"}`)
+	expectCode(t, rec, http.StatusOK)
+	app := h.getApp(t, "legacy")
+	if app.State != StateActive || app.DeploymentPath != "/apps/legacy.war" || app.Version != "7" || app.Properties == nil || app.Type != "application" {
+		t.Fatalf("put app %+v", app)
+	}
+	if st := h.sim.Stats(); st.RequestsByOp["deploy"] != 0 || st.Applications != 1 {
+		t.Fatalf("stats after an out-of-band deploy %+v", st)
+	}
+	expectCode(t, h.do("POST", "deployments/application?__detached=true",
+		map[string]any{"name": "legacy", "deploymentPath": "/x.war", "targets": []string{"c"}}), http.StatusBadRequest)
+	expectCode(t, h.admin("PUT", "/_sim/apps/legacy", `{"name":"other","deploymentPath":"/x.war"}`), http.StatusBadRequest)
+	expectCode(t, h.admin("PUT", "/_sim/apps/legacy", `{"targets":["c"]}`), http.StatusBadRequest)
+	expectCode(t, h.admin("PUT", "/_sim/apps/legacy", `{"deploymentPath":"/x.war","colour":"red"}`), http.StatusBadRequest)
+	h.sim.PutApplication(Application{Name: "legacy", DeploymentPath: "/v8.war", State: StateFailed})
+	if app := h.getApp(t, "legacy"); app.DeploymentPath != "/v8.war" || app.State != StateFailed || app.Targets == nil {
+		t.Fatalf("replaced app %+v", app)
+	}
+}
