@@ -23,6 +23,11 @@ func (d *decider) send(op dbrestv1.JobOperation, ev *event) decision {
 		return d.drifted(op)
 	}
 	if c := d.o.call; c != nil {
+		if c.op == dbrestv1.JobOperationDeploy && op == dbrestv1.JobOperationDeploy && c.err != nil {
+			// Refused, and the application is still absent: the refusal
+			// was about the request.
+			return d.failed("deploy of "+d.o.spec.Application.Name, c.err)
+		}
 		var notFound *restapi.NotFoundError
 		vanished := c.op == dbrestv1.JobOperationRedeploy && errors.As(c.err, &notFound)
 		switch {
@@ -104,6 +109,13 @@ func (d *decider) answered() decision {
 				// redeploy path is wrong: a fresh read tells which.
 				return d.current()
 			}
+		}
+		var invalid *restapi.InvalidRequestError
+		if j.Operation == dbrestv1.JobOperationDeploy && errors.As(err, &invalid) && !o.deleting {
+			// A server answers 400 to the deploy of a name that is
+			// already deployed: someone else may have deployed it since
+			// the read. The application tells, and spec.adoption decides.
+			return d.current()
 		}
 		if o.deleting {
 			return d.finish(errorOutcome(verb+" of "+name, err))

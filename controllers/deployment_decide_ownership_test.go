@@ -111,10 +111,13 @@ func TestDecideOwnership(t *testing.T) {
 				g.Expect(st.Adopted).To(BeFalse())
 				g.Expect(st.Plan).To(BeNil())
 			}}},
-		{"a deploy refused with a 400 gives the claim up: nothing was created", observed(withCall(deploy, nil, err400)),
+		{"a deploy answered 400 because someone deployed the name since the read: spec.adoption decides", observed(unclaimed,
+			withCall(deploy, nil, err400), func(o *observation) { o.status.ClaimedAt = at(t0) }, withApp(serverApp(older(), active))),
+			want{phase: conditions.Stalled, reason: dbrestv1.ReasonAdoptionRefused, status: unclaimedStill}},
+		{"a deploy refused with a 400 gives the claim up: nothing was created", observed(withCall(deploy, nil, err400), withAppErr(err404)),
 			want{phase: conditions.Stalled, reason: dbrestv1.ReasonInvalidSpec, event: eventRequestFailed,
 				status: func(g Gomega, st *dbrestv1.DeploymentStatus) { g.Expect(st.ClaimedAt).To(BeNil()) }}},
-		{"an adopted application keeps its claim when a deploy is refused", observed(withCall(deploy, nil, err400),
+		{"an adopted application keeps its claim when a deploy is refused", observed(withCall(deploy, nil, err400), withAppErr(err404),
 			func(o *observation) { o.status.Adopted = true }),
 			want{phase: conditions.Stalled, reason: dbrestv1.ReasonInvalidSpec,
 				status: func(g Gomega, st *dbrestv1.DeploymentStatus) { g.Expect(st.ClaimedAt).NotTo(BeNil()) }}},

@@ -321,7 +321,8 @@ func TestDecide(t *testing.T) {
 			want{action: actReadApp, event: eventDeployed, status: func(g Gomega, st *dbrestv1.DeploymentStatus) {
 				g.Expect(st.Job.Status).To(Equal(dbrestv1.JobStatusCompleted))
 			}}},
-		{"InvalidSpec: a 400 is a refusal, recorded until the spec changes", observed(withCall(deploy, nil, err400)),
+		{"a deploy answered 400 reads the application first", observed(withCall(deploy, nil, err400)), want{action: actReadApp}},
+		{"InvalidSpec: a 400 is a refusal, recorded until the spec changes", observed(withCall(deploy, nil, err400), withAppErr(err404)),
 			want{phase: conditions.Stalled, reason: dbrestv1.ReasonInvalidSpec, status: func(g Gomega, st *dbrestv1.DeploymentStatus) {
 				noJob(g, st)
 				failedKey(0)(g, st)
@@ -385,7 +386,7 @@ func TestDecide(t *testing.T) {
 			a.Version = "1"
 			o.app = &appResult{app: a}
 		}), want{phase: conditions.Stalled, reason: dbrestv1.ReasonNotFound, status: failedKey(protocolRecheck)}},
-		{"never two calls in one reconcile", observed(withCall(deploy, nil, err400), func(o *observation) {
+		{"never two calls in one reconcile", observed(withCall(deploy, syncDone, nil), func(o *observation) {
 			o.status.Job = nil
 			o.app = &appResult{err: err404}
 		}), want{phase: conditions.Progressing, reason: dbrestv1.ReasonDeploying, requeue: time.Second}},
