@@ -85,6 +85,11 @@ func (r *DatabaseAPIReconciler) Reconcile(ctx context.Context, req reconcile.Req
 		b = breakerFor(r.Circuits, api)
 	}
 	s, probed := r.probeThrough(ctx, api, b)
+	if v := api.Annotations[dbrestv1.ReconcileRequestedAnnotation]; v != "" && probed {
+		// A probe asked for; one held back by an open circuit is
+		// handled when the probe is due.
+		api.Status.LastHandledReconcileAt = v
+	}
 	api.Status.ObservedGeneration = api.Generation
 	previous := conditions.Reason(api.Status.Conditions)
 	conditions.Apply(&api.Status.Conditions, api.Generation, s.phase, s.reason, s.message)

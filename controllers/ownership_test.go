@@ -197,9 +197,9 @@ func TestObserveOnly(t *testing.T) {
 }
 
 // TestReconcileNow: the reconcile-requested-at annotation makes a Ready
-// Deployment read the server once and a Stalled one retry once, each
-// echoed in status.lastHandledReconcileAt; while the DatabaseAPI's circuit
-// is open it waits and sends nothing.
+// Deployment read the server once, a Stalled one retry once and a
+// DatabaseAPI probe once, each echoed in status.lastHandledReconcileAt;
+// while the DatabaseAPI's circuit is open it waits and sends nothing.
 func TestReconcileNow(t *testing.T) {
 	f := newFixture(t)
 	request := func(name, value string) {
@@ -232,6 +232,22 @@ func TestReconcileNow(t *testing.T) {
 	f.waitReady("stuck")
 	f.g.Expect(f.get("stuck").Status.LastHandledReconcileAt).To(Equal("r2"))
 	f.g.Expect(f.mutatingCalls()["deploy"]).To(Equal(2), "orders, then the one retry of stuck")
+
+	// On a DatabaseAPI, the annotation asks for a probe now.
+	probes := f.sim.Stats().RequestsByOp["listApps"]
+	api := &dbrestv1.DatabaseAPI{}
+	f.g.Eventually(func() error {
+		if err := k8s.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "db"}, api); err != nil {
+			return err
+		}
+		api.Annotations = map[string]string{dbrestv1.ReconcileRequestedAnnotation: "p1"}
+		return k8s.Update(f.ctx, api)
+	}, timeout, interval).Should(Succeed())
+	f.g.Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "db"}, api)).To(Succeed())
+		g.Expect(api.Status.LastHandledReconcileAt).To(Equal("p1"))
+	}, timeout, interval).Should(Succeed())
+	f.g.Expect(f.sim.Stats().RequestsByOp["listApps"]).To(Equal(probes+1), "one probe")
 
 	// The server asks everyone to wait an hour: the circuit opens, and a
 	// request made then sends nothing and stays unhandled.

@@ -80,7 +80,8 @@ func (r *DatabaseAPIReconciler) SetupWithManager(mgr ctrl.Manager, opts controll
 	r.retries = newRetryTracker(r.Backoff)
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("databaseapi").
-		For(&dbrestv1.DatabaseAPI{}, builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+		For(&dbrestv1.DatabaseAPI{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
 	if r.wake != nil {
 		// A circuit that opened, closed or moved its next probe.
 		b = b.WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{}))

@@ -182,6 +182,11 @@ type DatabaseAPIStatus struct {
 	// +optional
 	LastHTTPStatus int32 `json:"lastHTTPStatus,omitempty"`
 
+	// LastHandledReconcileAt is the value of the
+	// dbrest.io/reconcile-requested-at annotation whose probe has run.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+
 	// Circuit is the circuit breaker shared by this API's Deployments,
 	// while it is open: the server answered with trouble (5xx, 429, no
 	// answer) several times in a row, or asked to wait with Retry-After.
