@@ -151,7 +151,7 @@ func (r *DeploymentReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 				if !out.hold {
 					// The call this Deployment would make, held back by the
 					// open circuit (none when the server runs the spec).
-					obj.Status.Plan = blockedPlan(o, dbrestv1.ReasonCircuitOpen)
+					obj.Status.Plan = circuitPlan(o)
 				}
 				return r.finish(ctx, obj, out), nil
 			}

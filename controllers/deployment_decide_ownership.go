@@ -156,11 +156,11 @@ func (d *decider) blockedPlan(blockedBy string) *dbrestv1.Plan {
 	return d.callPlan(op, blockedBy)
 }
 
-// blockedPlan is the plan of o's Deployment held back by blockedBy, for
-// the reconciler (an open circuit, found before decide runs).
-func blockedPlan(o *observation, blockedBy string) *dbrestv1.Plan {
+// circuitPlan is the plan of o's Deployment held back by an open
+// circuit, which the reconciler finds before decide runs.
+func circuitPlan(o *observation) *dbrestv1.Plan {
 	d := &decider{o: o, st: o.status.DeepCopy(), fp: fingerprint(&o.spec.Application)}
-	return d.blockedPlan(blockedBy)
+	return d.blockedPlan(dbrestv1.ReasonCircuitOpen)
 }
 
 // fieldChanges lists the fields a deploy (app nil) or redeploy of want

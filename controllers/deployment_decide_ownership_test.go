@@ -210,16 +210,16 @@ func TestDecideOwnership(t *testing.T) {
 	}
 }
 
-// TestBlockedPlan: the plan an open circuit holds back, set by the
+// TestCircuitPlan: the plan an open circuit holds back, set by the
 // reconciler before decide runs.
-func TestBlockedPlan(t *testing.T) {
+func TestCircuitPlan(t *testing.T) {
 	g := NewWithT(t)
-	g.Expect(blockedPlan(observed(applied(time.Minute)), dbrestv1.ReasonCircuitOpen)).To(BeNil(), "nothing pending")
-	p := blockedPlan(observed(unclaimed), dbrestv1.ReasonCircuitOpen)
+	g.Expect(circuitPlan(observed(applied(time.Minute)))).To(BeNil(), "nothing pending")
+	p := circuitPlan(observed(unclaimed))
 	g.Expect(p).NotTo(BeNil())
 	g.Expect(p.Operation).To(Equal(dbrestv1.PlanDeploy))
 	g.Expect(p.BlockedBy).To(Equal(dbrestv1.ReasonCircuitOpen))
-	p = blockedPlan(observed(func(o *observation) { o.status.LastAppliedFingerprint = "older" }), dbrestv1.ReasonCircuitOpen)
+	p = circuitPlan(observed(func(o *observation) { o.status.LastAppliedFingerprint = "older" }))
 	g.Expect(p.Operation).To(Equal(dbrestv1.PlanRedeploy))
 	g.Expect(p.Changes).To(BeEmpty(), "not read: the changes are unknown")
 }
