@@ -110,9 +110,10 @@ bench: envtest ## Run the Go micro-benchmarks, then the operator at scale (BENCH
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager and the simulator into bin/.
+build: ## Build the manager, the simulator and the kubectl plugin (kubectl-dbrest) into bin/.
 	go build -o bin/manager ./cmd/manager
 	go build -o bin/dbrest-sim ./cmd/dbrest-sim
+	go build -o bin/kubectl-dbrest ./cmd/kubectl-dbrest
 
 .PHONY: run
 run: manifests ## Run the manager against the cluster in the current kubeconfig.
