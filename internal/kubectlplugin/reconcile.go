@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -104,7 +105,13 @@ var errNotHandled = errors.New("the operator has not handled the request")
 func waitHandled(ctx context.Context, c client.Client, key client.ObjectKey, obj client.Object, value string, timeout time.Duration) error {
 	err := wait.PollUntilContextTimeout(ctx, pollEvery, timeout, true, func(ctx context.Context) (bool, error) {
 		if err := c.Get(ctx, key, obj); err != nil {
-			return false, err
+			// Deleted or forbidden ends the wait; anything else (a
+			// timeout, the client's rate limiter near the deadline) is
+			// tried again until the timeout.
+			if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+				return false, err
+			}
+			return false, nil
 		}
 		return handled(obj) == value, nil
 	})
