@@ -10,9 +10,17 @@ K8S_VERSION="${K8S_VERSION:-1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-3.6.16}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="${DEST:-$ROOT/bin/k8s/$K8S_VERSION}"
+# MATCH_MODULE, when set, is a module directory (the project's): the
+# kube-apiserver build takes that module's dependency versions where they
+# are newer, and the same build flags as its tests (no -trimpath, cgo as
+# the go command defaults), so the packages both use (k8s.io/*,
+# golang.org/x/*, grpc, protobuf, ...) are compiled once into the shared
+# build cache instead of twice. With the project's toolchain (make
+# exports GOTOOLCHAIN) nothing of the standard library is compiled twice
+# either.
+MATCH_MODULE="${MATCH_MODULE:-}"
 export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 export GOFLAGS="-mod=mod"
-export CGO_ENABLED=0
 
 log() { printf '[control-plane] %s\n' "$*" >&2; }
 die() { printf '[control-plane] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -39,7 +47,7 @@ STAGING=(api apiextensions-apiserver apimachinery apiserver cli-runtime
 
 build_apiserver() {
   [[ -x "$DEST/kube-apiserver" ]] && return 0
-  log "building kube-apiserver v$K8S_VERSION from k8s.io/kubernetes (first time only, ~4-8 min on 2 cores)"
+  log "building kube-apiserver v$K8S_VERSION from k8s.io/kubernetes (first time only, about 10 min on 2 cores with an empty build cache)"
   local dir="$WORK/apiserver" minor="0.${K8S_VERSION#1.}"
   mkdir -p "$dir"
   {
@@ -50,6 +58,17 @@ build_apiserver() {
     echo "require k8s.io/kubernetes v$K8S_VERSION"
     echo
     for m in "${STAGING[@]}"; do echo "replace k8s.io/$m => k8s.io/$m v$minor"; done
+    if [[ -n "$MATCH_MODULE" ]]; then
+      # Requirements only raise versions (minimal version selection), and
+      # tidy drops the modules kube-apiserver does not import. The
+      # kubernetes module and its staging modules stay as pinned above.
+      local skip=" k8s.io/kubernetes " path version
+      for m in "${STAGING[@]}"; do skip+=" k8s.io/$m "; done
+      (cd "$MATCH_MODULE" && GOFLAGS= go list -m -f '{{if and (not .Main) .Version}}{{.Path}} {{.Version}}{{end}}' all) |
+        while read -r path version; do
+          [[ -z "$path" || "$skip" == *" $path "* ]] || echo "require $path $version"
+        done
+    fi
   } >"$dir/go.mod"
   cat >"$dir/tools.go" <<'GO'
 //go:build tools
@@ -60,20 +79,22 @@ import _ "k8s.io/kubernetes/cmd/kube-apiserver"
 GO
   (cd "$dir" && go mod tidy -e >/dev/null 2>"$WORK/tidy.log") ||
     { cat "$WORK/tidy.log" >&2; die "go mod tidy failed for k8s.io/kubernetes v$K8S_VERSION (is the Go module proxy reachable?)"; }
-  (cd "$dir" && go build -tags tools -trimpath -ldflags=-s -o "$DEST/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver) ||
+  local trim=(-trimpath)
+  [[ -n "$MATCH_MODULE" ]] && trim=()
+  (cd "$dir" && go build -tags tools "${trim[@]}" -ldflags=-s -o "$DEST/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver) ||
     die "building kube-apiserver failed; see the output above"
   mv "$DEST/kube-apiserver.tmp" "$DEST/kube-apiserver"
 }
 
 build_etcd() {
   [[ -x "$DEST/etcd" ]] && return 0
-  log "building etcd v$ETCD_VERSION (first time only, ~30 s)"
+  log "building etcd v$ETCD_VERSION (first time only, about 1 min)"
   local dir="$WORK/etcd"
   mkdir -p "$dir"
   printf 'module dbrest.io/throwaway/etcd\n\ngo 1.26\n' >"$dir/go.mod"
   (cd "$dir" && go get "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" >/dev/null 2>"$WORK/etcd.log") ||
     { cat "$WORK/etcd.log" >&2; die "fetching go.etcd.io/etcd/server/v3@v$ETCD_VERSION failed (is the Go module proxy reachable?)"; }
-  (cd "$dir" && go build -trimpath -ldflags=-s -o "$DEST/etcd.tmp" go.etcd.io/etcd/server/v3) ||
+  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$DEST/etcd.tmp" go.etcd.io/etcd/server/v3) ||
     die "building etcd failed; see the output above"
   mv "$DEST/etcd.tmp" "$DEST/etcd"
 }
