@@ -36,6 +36,7 @@ import (
 // whose application shows nothing of a running redeploy, and a slow
 // server behind a proxy that answers 504 while the server still acts.
 func TestCrashes(t *testing.T) {
+	t.Parallel()
 	for _, mode := range serverModes {
 		t.Run(mode.name, func(t *testing.T) { testCrashes(t, mode.options) })
 	}
@@ -69,7 +70,7 @@ func testCrashes(t *testing.T, mode func(*simulator.Options)) {
 	t.Logf("seed %d (E2E_SEED replays it)", seed)
 	opts := simulator.Options{JobDuration: time.Second, Seed: int64(seed)}
 	mode(&opts)
-	w := newWorld(t, opts)
+	w := newParallelWorld(t, opts)
 	p := w.startManager()
 	crashes := 0
 	// crashAt kills the manager once the simulator has answered k more
@@ -187,6 +188,7 @@ func sum(m map[string]int) int {
 // tell that a call runs. The new manager must settle the intent by the
 // server's job list and never send a second call over the running one.
 func TestCrashBetweenAcceptAndStatus(t *testing.T) {
+	t.Parallel()
 	calls := []struct {
 		op    string
 		match func(r *http.Request) bool
@@ -211,7 +213,7 @@ func TestCrashBetweenAcceptAndStatus(t *testing.T) {
 }
 
 func testCrashBetweenAcceptAndStatus(t *testing.T, opts simulator.Options, op string, match func(*http.Request) bool) {
-	w := newWorld(t, opts)
+	w := newParallelWorld(t, opts)
 	p := w.startManager()
 	accepted := make(chan struct{})
 	var once sync.Once

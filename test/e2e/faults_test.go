@@ -65,7 +65,7 @@ func TestFaults(t *testing.T) {
 	// Jobs end after 1.5s and are forgotten 400ms later, often before the
 	// poll that would see them end (pollInterval 1s): the operator must
 	// settle those by reading the application.
-	w := newWorld(t, simulator.Options{JobDuration: 1500 * time.Millisecond, JobTTL: 400 * time.Millisecond, Seed: 8})
+	w := newParallelWorld(t, simulator.Options{JobDuration: 1500 * time.Millisecond, JobTTL: 400 * time.Millisecond, Seed: 8})
 	p := w.startManager()
 	names := make([]string, n)
 	want := map[string]string{}

@@ -36,7 +36,7 @@ func deploymentReconciles(p *harness.Process) float64 {
 // over after the lease expires and finishes, with no duplicate deploy.
 func TestLeaderElection(t *testing.T) {
 	const n = 50
-	w := newWorld(t, simulator.Options{JobDuration: 2 * time.Second})
+	w := newParallelWorld(t, simulator.Options{JobDuration: 2 * time.Second})
 	args := []string{"--leader-elect", "--leader-election-namespace=" + w.ns, "--leader-election-id=e2e-" + rand.String(6)}
 	a, b := w.startManager(args...), w.startManager(args...)
 	var leader, follower *harness.Process

@@ -34,6 +34,7 @@ import (
 // with their own simulator, are never touched.
 func TestNamespacedMode(t *testing.T) {
 	opts := simulator.Options{JobDuration: 300 * time.Millisecond}
+	t.Parallel() // its managers name their namespaces themselves
 	a, b, other := newWorld(t, opts), newWorld(t, opts), newWorld(t, opts)
 	own := "e2e-mgr-" + rand.String(6)
 	a.g.Expect(k8s.Create(a.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: own}})).To(Succeed())

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -134,6 +135,23 @@ type world struct {
 	procs  int
 	// phaseRequests counts the requests answered under each fault phase.
 	phaseRequests map[string]int
+	// ownNamespace makes every manager the world starts watch only its
+	// namespace (--watch-namespaces), unless the test passes that flag.
+	ownNamespace bool
+}
+
+// newParallelWorld marks t parallel and returns a world whose managers
+// watch only its namespace, so tests that run side by side never
+// reconcile each other's objects; each has its own simulator, so no two
+// worlds share a server either. The tests that restart the shared
+// kube-apiserver, measure a manager's memory, compare timings between two
+// phases or check the cluster-wide RBAC stay serial and cluster-wide; Go
+// runs them first, alone, and the parallel ones after.
+func newParallelWorld(t *testing.T, opts simulator.Options) *world {
+	t.Parallel()
+	w := newWorld(t, opts)
+	w.ownNamespace = true
+	return w
 }
 
 func newWorld(t *testing.T, opts simulator.Options) *world {
@@ -169,6 +187,9 @@ func (w *world) startManager(args ...string) *harness.Process {
 func (w *world) startManagerAs(config []byte, args ...string) *harness.Process {
 	w.t.Helper()
 	w.procs++
+	if w.ownNamespace && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--watch-namespaces") }) {
+		args = append(args, "--watch-namespaces="+w.ns)
+	}
 	out, err := os.Create(filepath.Join(w.logDir, fmt.Sprintf("manager-%02d.log", w.procs)))
 	w.g.Expect(err).NotTo(HaveOccurred())
 	w.t.Cleanup(func() { _ = out.Close() })
