@@ -151,7 +151,10 @@ func TestExpiredJobIsSettledByReadingTheApplication(t *testing.T) {
 func TestAcceptedWithoutJobLink(t *testing.T) {
 	for _, link := range []string{"", "http://jobs.invalid:9/jobs/deployment/id/1"} {
 		t.Run(map[string]string{"": "no link", link: "a link on another origin"}[link], func(t *testing.T) {
-			f := newFixture(t)
+			// Jobs outlast the poll interval (1s), so the job list that
+			// follows each accepted call finds its job still running
+			// (JobFound) even on a loaded machine.
+			f := newFixture(t, withSim(func(o *simulator.Options) { o.JobDuration = 3 * time.Second }))
 			f.inj.setHook(func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
 				if r.Method != http.MethodPost && r.Method != http.MethodDelete {
 					return false
