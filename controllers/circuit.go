@@ -99,11 +99,11 @@ func serverOutcome(err error) (circuit.Outcome, bool) {
 // changes nothing in status.
 func waitOutcome(apiName string, ref *circuit.Refusal, current string) outcome {
 	if ref.Reason != circuit.RefusedOpen || current == dbrestv1.ReasonCircuitOpen {
-		return outcome{hold: true, requeue: ref.Wait}
+		return outcome{hold: true, requeue: ref.Wait, behind: true}
 	}
 	c := ref.Circuit
 	msg := fmt.Sprintf("DatabaseAPI %q is in trouble (%s: %s): its circuit opened at %s and no Deployment calls it "+
 		"until a probe succeeds; next probe due at %s, see the DatabaseAPI's status.circuit",
 		apiName, c.Reason, c.Message, c.OpenedAt.UTC().Format(time.RFC3339), c.NextProbeAt.UTC().Format(time.RFC3339))
-	return outcome{phase: conditions.Progressing, reason: dbrestv1.ReasonCircuitOpen, message: msg, requeue: ref.Wait}
+	return outcome{phase: conditions.Progressing, reason: dbrestv1.ReasonCircuitOpen, message: msg, requeue: ref.Wait, behind: true}
 }

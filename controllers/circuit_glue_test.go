@@ -64,7 +64,7 @@ func TestWaitOutcome(t *testing.T) {
 	g.Expect(out.requeue).To(Equal(3 * time.Second))
 	g.Expect(waitOutcome("db", open, dbrestv1.ReasonCircuitOpen).hold).To(BeTrue(), "written once, not on every retry")
 	busy := &circuit.Refusal{Reason: circuit.RefusedRateLimit, Wait: 40 * time.Millisecond}
-	g.Expect(waitOutcome("db", busy, dbrestv1.ReasonDeployed)).To(Equal(outcome{hold: true, requeue: 40 * time.Millisecond}),
+	g.Expect(waitOutcome("db", busy, dbrestv1.ReasonDeployed)).To(Equal(outcome{hold: true, requeue: 40 * time.Millisecond, behind: true}),
 		"a short wait changes nothing, not even observedGeneration")
 }
 

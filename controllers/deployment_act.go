@@ -74,13 +74,14 @@ func (r *DeploymentReconciler) observe(ctx context.Context, obj *dbrestv1.Deploy
 	} else {
 		r.sends.forget(obj.UID)
 	}
+	r.landFlight(o, obj)
 	return o, conn, nil
 }
 
 // finish turns the outcome into conditions, an event and a requeue.
 func (r *DeploymentReconciler) finish(ctx context.Context, obj *dbrestv1.Deployment, out outcome) reconcile.Result {
 	if out.hold {
-		return reconcile.Result{RequeueAfter: out.requeue}
+		return requeue(out, out.requeue)
 	}
 	if out.keep {
 		// Nothing new was learnt, but a spec change that does not touch
@@ -110,7 +111,17 @@ func (r *DeploymentReconciler) finish(ctx context.Context, obj *dbrestv1.Deploym
 		r.retries.reset(obj.UID)
 	}
 	log.FromContext(ctx).V(1).Info("reconciled", "phase", out.phase.String(), "reason", out.reason, "requeueAfter", delay)
-	return reconcile.Result{RequeueAfter: delay}
+	return requeue(out, delay)
+}
+
+// requeue is the result that brings the Deployment back after delay,
+// behind other work when the outcome says so.
+func requeue(out outcome, delay time.Duration) reconcile.Result {
+	res := reconcile.Result{RequeueAfter: delay}
+	if out.behind {
+		res.Priority = lowPriority()
+	}
+	return res
 }
 
 func (r *DeploymentReconciler) record(obj *dbrestv1.Deployment, ev event) {
@@ -162,27 +173,140 @@ func (r *DeploymentReconciler) recordIntent(ctx context.Context, obj *dbrestv1.D
 	return nil
 }
 
+// request makes the request of action act (op, for a send) as a flight,
+// and waits for its answer at most the grace (callWait). detached says
+// the worker left it: the request goes on, owning ticket and slot, and
+// its answer wakes the Deployment (see landFlight).
+func (r *DeploymentReconciler) request(ctx context.Context, req reconcile.Request, obj *dbrestv1.Deployment, conn connected,
+	act action, op dbrestv1.JobOperation, ticket *circuit.Ticket) (a answer, end time.Time, detached bool, err error) {
+	key := flightKey{act: act}
+	if j := obj.Status.Job; j != nil {
+		key.startedAt, key.jobURL = j.StartedAt.Time, j.URL
+	}
+	// The call holds copies of what it needs: the reconcile goes on with
+	// obj, or returns, while the request is on its way.
+	c := conn.client
+	var call func(context.Context) answer
+	switch act {
+	case actPollJob:
+		url := key.jobURL
+		call = func(ctx context.Context) answer {
+			js, err := c.GetJob(ctx, url)
+			return answer{poll: &pollResult{job: js, err: err}}
+		}
+	case actListJobs:
+		call = func(ctx context.Context) answer { return answer{jobs: listJobs(ctx, c)} }
+	case actReadApp:
+		name := obj.Spec.Application.Name
+		call = func(ctx context.Context) answer {
+			app, err := c.GetApplication(ctx, name)
+			return answer{app: &appResult{app: app, err: err}}
+		}
+	default:
+		spec := applicationSpec(obj.Spec.Application.DeepCopy())
+		call = func(ctx context.Context) answer {
+			res, err := send(ctx, c, op, spec)
+			return answer{call: &callResult{op: op, res: res, err: err}}
+		}
+	}
+	f, err := r.flights.start(ctx, obj.UID, req, key, ticket, call)
+	if err != nil {
+		return answer{}, time.Time{}, false, err
+	}
+	a, end, ok := r.flights.await(obj.UID, f, r.callWait())
+	return a, end, !ok, nil
+}
+
+// use adds the answer of a request to the observation. A mutating
+// call may have changed the server: what was read before it no longer
+// holds.
+func (r *DeploymentReconciler) use(o *observation, obj *dbrestv1.Deployment, act action, a answer, end time.Time) {
+	switch act {
+	case actPollJob:
+		o.poll = a.poll
+	case actListJobs:
+		o.jobs = a.jobs
+	case actReadApp:
+		o.app = a.app
+	case actSend:
+		r.sends.sent(obj.UID, obj.Status.Job.StartedAt.Time, end)
+		o.sentBy = end
+		o.call, o.app, o.jobs, o.poll = a.call, nil, nil, nil
+	}
+}
+
+// landFlight adds to the observation the answer of the request that an
+// earlier reconcile left on its way, when it has come and the status
+// still asks for it, or notes that it is still on its way.
+func (r *DeploymentReconciler) landFlight(o *observation, obj *dbrestv1.Deployment) {
+	f, busy := r.flights.landed(obj.UID)
+	if busy {
+		o.inFlight = true
+		return
+	}
+	if f == nil {
+		return
+	}
+	var started time.Time
+	j := obj.Status.Job
+	if j != nil {
+		started = j.StartedAt.Time
+	}
+	if !started.Equal(f.key.startedAt) {
+		// The status moved on since the request left (it cannot while
+		// the request is on its way, but a restored status can): the
+		// answer is not for it.
+		return
+	}
+	switch f.key.act {
+	case actPollJob:
+		if j == nil || j.URL != f.key.jobURL {
+			return
+		}
+	case actSend:
+		// The answer of the intent in status, and only of it.
+		if j == nil || j.Status != dbrestv1.JobStatusPending || f.answer.call.op != j.Operation {
+			return
+		}
+	}
+	r.use(o, obj, f.key.act, f.answer, f.ended)
+}
+
+func (r *DeploymentReconciler) callWait() time.Duration {
+	switch w := r.Options.CallWait; {
+	case w < 0:
+		return 0
+	case w == 0:
+		return defaultCallWait
+	default:
+		return w
+	}
+}
+
+// defaultCallWait is DeploymentOptions.CallWait's default.
+const defaultCallWait = 100 * time.Millisecond
+
 // send makes the mutating call op.
-func (r *DeploymentReconciler) send(ctx context.Context, conn connected, obj *dbrestv1.Deployment, op dbrestv1.JobOperation) (*restapi.Result, error) {
+func send(ctx context.Context, c ApplicationClient, op dbrestv1.JobOperation, spec restapi.ApplicationSpec) (*restapi.Result, error) {
 	switch op {
 	case dbrestv1.JobOperationDeploy:
-		return conn.client.Deploy(ctx, applicationSpec(&obj.Spec.Application))
+		return c.Deploy(ctx, spec)
 	case dbrestv1.JobOperationRedeploy:
-		return conn.client.Redeploy(ctx, applicationSpec(&obj.Spec.Application))
+		return c.Redeploy(ctx, spec)
 	default:
-		return conn.client.Undeploy(ctx, obj.Spec.Application.Name)
+		return c.Undeploy(ctx, spec.Name)
 	}
 }
 
 // listJobs reads the server's jobs with the URL to poll each.
-func (r *DeploymentReconciler) listJobs(ctx context.Context, conn connected) *jobsResult {
-	jobs, err := conn.client.ListJobs(ctx)
+func listJobs(ctx context.Context, c ApplicationClient) *jobsResult {
+	jobs, err := c.ListJobs(ctx)
 	if err != nil {
 		return &jobsResult{err: err}
 	}
 	out := make([]listedJob, len(jobs))
 	for i := range jobs {
-		out[i] = listedJob{Job: jobs[i], url: conn.client.JobURL(jobs[i].ID)}
+		out[i] = listedJob{Job: jobs[i], url: c.JobURL(jobs[i].ID)}
 	}
 	return &jobsResult{jobs: out}
 }
@@ -200,6 +324,7 @@ func (r *DeploymentReconciler) release(ctx context.Context, obj *dbrestv1.Deploy
 	r.retries.forget(obj.UID)
 	r.writes.forget(obj.UID)
 	r.sends.forget(obj.UID)
+	r.flights.forget(obj.UID)
 	return reconcile.Result{}, nil
 }
 

@@ -55,6 +55,16 @@ type DeploymentOptions struct {
 	MaxPollInterval time.Duration
 	// Backoff is the retry policy for retryable failures.
 	Backoff Backoff
+	// CallWait is how long a worker waits for a request's answer before
+	// it leaves the request to finish on its own and takes other work;
+	// the answer then wakes the Deployment. A healthy server answers
+	// within it, so its Deployments reconcile as if the calls were
+	// inline. Default 100ms; negative never waits.
+	CallWait time.Duration
+	// MaxRequestsInFlight bounds the requests in flight to all servers
+	// together, on top of each DatabaseAPI's maxConcurrentRequests.
+	// Default 1024.
+	MaxRequestsInFlight int
 }
 
 // DeploymentReconciler deploys, redeploys and undeploys applications
@@ -78,12 +88,27 @@ type DeploymentReconciler struct {
 	retries *retryTracker
 	writes  *writeTracker
 	sends   *sendTracker
+	flights *flightTracker
 }
 
 // staleRetry is how soon a reconcile runs again when the cache is behind
 // our own write and no copy of the newer object is at hand, which only a
 // write whose outcome was lost can cause.
 const staleRetry = time.Second
+
+// slotWait is how soon a reconcile that found every request slot held
+// tries again.
+const slotWait = time.Second
+
+// flightRecheck is when a Deployment whose request went on without its
+// worker is reconciled again if no answer woke it: after the request's
+// own timeout, and a little more.
+func flightRecheck(requestTimeout time.Duration) time.Duration {
+	if requestTimeout <= 0 {
+		requestTimeout = restapi.DefaultRequestTimeout
+	}
+	return requestTimeout + 5*time.Second
+}
 
 // maxActions bounds the actions of one reconcile. The longest path is a
 // finalizer write, a job list, a read, a call and the read that verifies
@@ -108,6 +133,8 @@ const maxActions = 8
 func (r *DeploymentReconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, retErr error) {
 	cached := &dbrestv1.Deployment{}
 	if err := r.Get(ctx, req.NamespacedName, cached); err != nil {
+		// A flight of a Deployment that is gone is cancelled by the
+		// informer's delete handler (SetupWithManager).
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	obj, ok := r.writes.current(cached)
@@ -130,17 +157,28 @@ func (r *DeploymentReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	// One ticket of the DatabaseAPI's breaker covers the reconcile's
-	// requests; it is asked for before the first one, so a refusal comes
-	// before anything, the intent included, is written for them.
+	// One ticket of the DatabaseAPI's breaker, and one of the slots that
+	// bound the requests in flight in total, cover the reconcile's
+	// requests; both are asked for before the first one, so a refusal
+	// comes before anything, the intent included, is written for them.
 	var ticket *circuit.Ticket
+	slot := false
 	defer func() {
 		if ticket != nil {
 			ticket.Release(time.Now())
 		}
+		if slot {
+			r.flights.release()
+		}
 	}()
 	for range maxActions {
 		d := decide(o)
+		if d.action.callsServer() && !slot {
+			if !r.flights.acquire() {
+				return reconcile.Result{RequeueAfter: slotWait, Priority: lowPriority()}, nil
+			}
+			slot = true
+		}
 		if d.action.callsServer() && ticket == nil && conn.breaker != nil {
 			t, refused := conn.breaker.Admit(time.Now())
 			if refused != nil {
@@ -174,28 +212,25 @@ func (r *DeploymentReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 				return reconcile.Result{}, err
 			}
 			o.finalizer = true
-		case actPollJob:
-			js, err := conn.client.GetJob(ctx, obj.Status.Job.URL)
-			observeServer(ticket, err)
-			o.poll = &pollResult{job: js, err: err}
-		case actListJobs:
-			o.jobs = r.listJobs(ctx, conn)
-			observeServer(ticket, o.jobs.err)
-		case actReadApp:
-			app, err := conn.client.GetApplication(ctx, obj.Spec.Application.Name)
-			observeServer(ticket, err)
-			o.app = &appResult{app: app, err: err}
-		case actSend:
-			if err := r.recordIntent(ctx, obj, before); err != nil {
+		case actPollJob, actListJobs, actReadApp, actSend:
+			if d.action == actSend {
+				if err := r.recordIntent(ctx, obj, before); err != nil {
+					return reconcile.Result{}, err
+				}
+			}
+			a, end, detached, err := r.request(ctx, req, obj, conn, d.action, d.op, ticket)
+			if err != nil {
 				return reconcile.Result{}, err
 			}
-			res, err := r.send(ctx, conn, obj, d.op)
-			r.sends.sent(obj.UID, obj.Status.Job.StartedAt.Time, time.Now())
-			o.sentBy = time.Now()
-			observeServer(ticket, err)
-			// The call may have changed the server: what was read before
-			// it no longer holds.
-			o.call, o.app, o.jobs, o.poll = &callResult{op: d.op, res: res, err: err}, nil, nil, nil
+			if detached {
+				// The request goes on without this worker, and owns the
+				// ticket and the slot now; its answer wakes the
+				// Deployment. The requeue is only a safety net.
+				ticket, slot = nil, false
+				return reconcile.Result{RequeueAfter: flightRecheck(conn.requestTimeout), Priority: lowPriority()}, nil
+			}
+			observeServer(ticket, a.err())
+			r.use(o, obj, d.action, a, end)
 		}
 	}
 	return reconcile.Result{}, errStateMachineLoop

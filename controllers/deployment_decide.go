@@ -54,6 +54,9 @@ type observation struct {
 	sentBy  time.Time
 	resync  time.Duration
 	maxPoll time.Duration
+	// inFlight is set while a request that an earlier reconcile started
+	// is still on its way: its answer comes as the next reconcile's.
+	inFlight bool
 
 	// The server's answers in this reconcile, each set by the action of
 	// the same name; an action that may change the server clears them.
@@ -151,6 +154,14 @@ type decider struct {
 // decide is the whole state machine: it maps what was observed to what to
 // do next.
 func decide(o *observation) decision {
+	if o.inFlight {
+		// One request at a time: a second one could race the first (two
+		// mutating calls, or a pending intent settled while its call is
+		// still on its way). The answer wakes the Deployment, and this
+		// decision is taken again with it.
+		return decision{action: actFinish, status: *o.status.DeepCopy(),
+			outcome: outcome{hold: true, requeue: flightRecheck(o.requestTimeout), behind: true}}
+	}
 	st := o.status.DeepCopy()
 	d := &decider{o: o, st: st, fp: fingerprint(&o.spec.Application)}
 	if o.requestedAt != "" {

@@ -40,6 +40,10 @@ type outcome struct {
 	// the reconcile could not look (its DatabaseAPI's breaker refused), so
 	// a new generation is not observed yet.
 	hold bool
+	// behind puts the requeue behind other work in the queue: the
+	// Deployment waits on a refusing or slow server, and the Deployments
+	// of healthy servers go first.
+	behind bool
 }
 
 // event is a Kubernetes event to record about the Deployment.

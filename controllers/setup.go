@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	ctrlevent "sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -123,6 +124,20 @@ func (r *DeploymentReconciler) SetupWithManager(mgr ctrl.Manager, opts controlle
 	r.retries = newRetryTracker(r.Options.Backoff)
 	r.writes = newWriteTracker()
 	r.sends = newSendTracker()
+	limit := r.Options.MaxRequestsInFlight
+	if limit <= 0 {
+		limit = defaultMaxRequestsInFlight
+	}
+	r.flights = newFlightTracker(limit)
+	// Requests on their way are cancelled when the manager stops; their
+	// intents, written before they left, say what was sent.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		r.flights.stop()
+		return nil
+	})); err != nil {
+		return err
+	}
 	// The write tracker learns from the informer itself when the cache has
 	// caught up with our writes, whatever the predicates below let through.
 	inf, err := mgr.GetCache().GetInformer(context.Background(), &dbrestv1.Deployment{})
@@ -136,12 +151,12 @@ func (r *DeploymentReconciler) SetupWithManager(mgr ctrl.Manager, opts controlle
 			}
 		},
 		DeleteFunc: func(o any) {
+			if t, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+				o = t.Obj
+			}
 			if d, ok := o.(*dbrestv1.Deployment); ok {
 				r.writes.forget(d.UID)
-			} else if t, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
-				if d, ok := t.Obj.(*dbrestv1.Deployment); ok {
-					r.writes.forget(d.UID)
-				}
+				r.flights.forget(d.UID)
 			}
 		},
 	}); err != nil {
@@ -168,9 +183,15 @@ func (r *DeploymentReconciler) SetupWithManager(mgr ctrl.Manager, opts controlle
 			})).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.deploymentsReading("Secret"))).
 		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.deploymentsReading("ConfigMap"))).
+		// The answer of a request that went on without its worker.
+		WatchesRawSource(source.TypedChannel(r.flights.wakes, wakeHandler())).
 		WithOptions(opts).
 		Complete(r)
 }
+
+// defaultMaxRequestsInFlight is DeploymentOptions.MaxRequestsInFlight's
+// default.
+const defaultMaxRequestsInFlight = 1024
 
 func (r *DeploymentReconciler) deploymentsUsing(ctx context.Context, o client.Object) []reconcile.Request {
 	var list dbrestv1.DeploymentList

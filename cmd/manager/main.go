@@ -38,6 +38,8 @@ type options struct {
 	maxPollInterval         time.Duration
 	retryBase               time.Duration
 	retryMax                time.Duration
+	callWait                time.Duration
+	maxRequestsInFlight     int
 	shardSelector           string
 	watchNamespaces         string
 	pprofAddr               string
@@ -68,6 +70,10 @@ func parseFlags(args []string) (options, zap.Options, error) {
 	fs.DurationVar(&o.maxPollInterval, "max-poll-interval", time.Minute, "Cap of the backoff between polls of a long job.")
 	fs.DurationVar(&o.retryBase, "retry-base-delay", 2*time.Second, "First delay before retrying a retryable failure (429, 5xx, network).")
 	fs.DurationVar(&o.retryMax, "retry-max-delay", 5*time.Minute, "Cap of the retry backoff.")
+	fs.DurationVar(&o.callWait, "call-wait", 100*time.Millisecond,
+		"How long a worker waits for a REST server's answer before it leaves the request to finish on its own and takes other work (the answer then wakes the Deployment); 0 never waits.")
+	fs.IntVar(&o.maxRequestsInFlight, "max-requests-in-flight", 1024,
+		"Requests in flight to all REST servers together, on top of each DatabaseAPI's maxConcurrentRequests.")
 	fs.StringVar(&o.shardSelector, "shard-selector", "",
 		`Label selector of the Deployments this instance reconciles, e.g. "dbrest.io/shard=a" (see docs/performance.md, Scale-out); empty: all.`)
 	fs.StringVar(&o.watchNamespaces, "watch-namespaces", "",
@@ -154,6 +160,15 @@ func run(ctx context.Context, o options) error {
 	return mgr.Start(ctx)
 }
 
+// callWait maps the flag, where 0 means never wait, to the option,
+// where 0 means the default.
+func callWait(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
+}
+
 // setup registers the metrics, the indexes and both reconcilers on mgr.
 func setup(ctx context.Context, mgr ctrl.Manager, o options) error {
 	m, err := setupMetrics(mgr)
@@ -166,9 +181,11 @@ func setup(ctx context.Context, mgr ctrl.Manager, o options) error {
 		Refusals:                m,
 		MaxConcurrentReconciles: o.maxConcurrentReconciles,
 		Deployment: controllers.DeploymentOptions{
-			ResyncInterval:  o.resyncInterval,
-			MaxPollInterval: o.maxPollInterval,
-			Backoff:         controllers.Backoff{Base: o.retryBase, Max: o.retryMax},
+			ResyncInterval:      o.resyncInterval,
+			MaxPollInterval:     o.maxPollInterval,
+			Backoff:             controllers.Backoff{Base: o.retryBase, Max: o.retryMax},
+			CallWait:            callWait(o.callWait),
+			MaxRequestsInFlight: o.maxRequestsInFlight,
 		},
 	})
 }

@@ -57,8 +57,8 @@ func (p Policy) withDefaults() Policy {
 
 // Limits are the DatabaseAPI's request limits.
 type Limits struct {
-	// MaxInFlight bounds the requests in flight (reconciles talking to
-	// the server at once).
+	// MaxInFlight bounds the requests in flight: those a reconcile is
+	// waiting on, and those that went on without their worker.
 	MaxInFlight int
 	// PerSecond is the token bucket's rate; Burst its size.
 	PerSecond float64

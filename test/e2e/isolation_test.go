@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -63,11 +65,15 @@ func conditionTrue(conds []metav1.Condition, typ string) bool {
 	return false
 }
 
-// TestSlowServerDoesNotStarveOthers: 200 Deployments on a DatabaseAPI
-// whose server answers every request after 8s (slow, not failing) hold at
-// most that API's in-flight bound of workers; the Deployments of a
-// healthy API go Ready in about the time they take alone.
-func TestSlowServerDoesNotStarveOthers(t *testing.T) {
+// TestSlowServersDoNotStarveOthers: 8 DatabaseAPIs whose servers answer
+// every request after 8s (slow, not failing), with 50 Deployments each,
+// and a black-holed one (it accepts connections and never answers) with
+// 50 more. No worker waits on them for more than --call-wait, so 50
+// Deployments of a healthy DatabaseAPI go Ready within 1.5 times their
+// time alone (at least 10s); the black hole holds at most its
+// maxConcurrentRequests connections (and its DatabaseAPI's probe); the
+// slow ones converge with no duplicate deploy.
+func TestSlowServersDoNotStarveOthers(t *testing.T) {
 	w := newWorld(t, simulator.Options{JobDuration: time.Second})
 	w.startManager()
 	// Warm up (caches, the DatabaseAPI's first probe and client), so that
@@ -75,26 +81,111 @@ func TestSlowServerDoesNotStarveOthers(t *testing.T) {
 	w.waitAllReady(w.createOn("db", "warm", 1), time.Now())
 	alone := w.waitAllReady(w.createOn("db", "alone", 50), time.Now())
 
-	slow := newSimServer(t, simulator.Options{JobDuration: time.Second})
-	slow.SetFaults(simulator.Faults{Latency: 8 * time.Second})
-	w.g.Expect(k8s.Create(w.ctx, &dbrestv1.DatabaseAPI{
-		ObjectMeta: metav1.ObjectMeta{Name: "slow", Namespace: w.ns},
-		Spec: dbrestv1.DatabaseAPISpec{URL: slow.url(), CredentialsSecretRef: dbrestv1.LocalObjectReference{Name: "creds"},
-			RequestTimeout: &metav1.Duration{Duration: 30 * time.Second}},
-	})).To(Succeed())
+	const slowAPIs, perAPI, holeBound = 8, 50, 16
 	arrivals := &requestClock{}
-	slow.setHook(arrivals.hook)
-	w.createOn("slow", "slow", 200)
-	// Let the slow API's Deployments take every slot they can: its
-	// in-flight bound (16 by default) of requests arrive and wait.
+	slow := make([]*simServer, slowAPIs)
+	var slowNames []string
+	slowStart := time.Now()
+	for i := range slow {
+		slow[i] = newSimServer(t, simulator.Options{JobDuration: time.Second})
+		slow[i].SetFaults(simulator.Faults{Latency: 8 * time.Second})
+		slow[i].setHook(arrivals.hook)
+		api := fmt.Sprintf("slow-%d", i)
+		// A bound of one request per Deployment, so that the slow ones
+		// converge in a few rounds of 8s.
+		w.createAPI(api, slow[i].url(), perAPI)
+		slowNames = append(slowNames, w.createOn(api, api, perAPI)...)
+	}
+	hole := newBlackHole(t)
+	w.createAPI("hole", hole.url(), holeBound)
+	w.createOn("hole", "hole", perAPI)
+	// The slow servers hold requests (each takes 8s), and the black hole
+	// holds connections, before the healthy Deployments are created.
 	w.g.Eventually(func() int { return len(arrivals.between(time.Time{}, time.Now())) }, time.Minute, 100*time.Millisecond).
-		Should(BeNumerically(">=", 16))
+		Should(BeNumerically(">=", slowAPIs*perAPI/2))
+	w.g.Eventually(hole.open, time.Minute, 100*time.Millisecond).Should(BeNumerically(">=", 1))
 
 	beside := w.waitAllReady(w.createOn("db", "beside", 50), time.Now())
-	t.Logf("FIGURES isolation: 50 Deployments on a healthy DatabaseAPI Ready in %s alone, in %s beside 200 on a server that answers after 8s",
-		alone.Round(100*time.Millisecond), beside.Round(100*time.Millisecond))
-	w.g.Expect(beside).To(BeNumerically("<=", 2*max(alone, 5*time.Second)))
+	slowReady := w.waitAllReady(slowNames, slowStart)
+	t.Logf("FIGURES isolation: 50 Deployments on a healthy DatabaseAPI Ready in %s alone, in %s beside %d on %d servers that answer after 8s "+
+		"and %d on a black hole; the slow ones Ready in %s; the black hole held at most %d connections (bound %d, and a probe)",
+		alone.Round(100*time.Millisecond), beside.Round(100*time.Millisecond), slowAPIs*perAPI, slowAPIs, perAPI,
+		slowReady.Round(time.Second), hole.maxOpen(), holeBound)
+	w.g.Expect(beside).To(BeNumerically("<=", max(alone, 10*time.Second)*3/2))
+	// The bound of the Deployments' requests, and the DatabaseAPI's probe.
+	w.g.Expect(hole.maxOpen()).To(BeNumerically("<=", holeBound+1))
 	w.expectGuarantees()
+	for _, s := range slow {
+		w.expectGuaranteesOf(s)
+	}
+}
+
+// createAPI creates a DatabaseAPI at url with the given bound of
+// requests in flight and a 30s request timeout.
+func (w *world) createAPI(name, url string, maxInFlight int32) {
+	w.t.Helper()
+	w.g.Expect(k8s.Create(w.ctx, &dbrestv1.DatabaseAPI{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: w.ns},
+		Spec: dbrestv1.DatabaseAPISpec{URL: url, CredentialsSecretRef: dbrestv1.LocalObjectReference{Name: "creds"},
+			RequestTimeout: &metav1.Duration{Duration: 30 * time.Second}, MaxConcurrentRequests: maxInFlight},
+	})).To(Succeed())
+}
+
+// blackHole accepts connections and never answers, as a server behind a
+// network partition that drops replies does; it counts the connections
+// open at once.
+type blackHole struct {
+	addr    string
+	mu      sync.Mutex
+	now     int
+	most    int
+	l       net.Listener
+	closing chan struct{}
+}
+
+func newBlackHole(t *testing.T) *blackHole {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &blackHole{addr: l.Addr().String(), l: l, closing: make(chan struct{})}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			h.mu.Lock()
+			h.now++
+			h.most = max(h.most, h.now)
+			h.mu.Unlock()
+			go func() {
+				// Read the requests, answer nothing, until the client
+				// gives up and closes the connection.
+				_, _ = io.Copy(io.Discard, c)
+				_ = c.Close()
+				h.mu.Lock()
+				h.now--
+				h.mu.Unlock()
+			}()
+		}
+	}()
+	t.Cleanup(func() { _ = l.Close() })
+	return h
+}
+
+func (h *blackHole) url() string { return "http://" + h.addr + simulator.DefaultBasePath }
+
+func (h *blackHole) open() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.now
+}
+
+func (h *blackHole) maxOpen() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.most
 }
 
 // requestClock records when the simulator received each request.

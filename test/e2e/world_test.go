@@ -344,7 +344,14 @@ func (w *world) expectConverged(want map[string]string, gone []string) {
 // after logging their figures, so a failed run still reports them.
 func (w *world) expectGuarantees() {
 	w.t.Helper()
-	st := w.sim.Stats()
+	w.expectGuaranteesOf(w.sim)
+}
+
+// expectGuaranteesOf is expectGuarantees for another simulator of the
+// test's.
+func (w *world) expectGuaranteesOf(s *simServer) {
+	w.t.Helper()
+	st := s.Stats()
 	w.g.Expect(st.DuplicateDeploys).To(BeZero(), "duplicate deploys: %v", st.DuplicateDeploysByApp)
 	over := map[string]int{}
 	for app, n := range st.MaxConcurrentMutating {
