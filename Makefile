@@ -10,7 +10,7 @@ GOVULNCHECK_VERSION      ?= v1.9.0
 # module version (hack/vulndb.sh); bump it for newer entries.
 VULNDB_VERSION           ?= v0.0.0-20261105234957-e22db6528018
 K8S_VERSION              ?= 1.37.2
-ETCD_VERSION             ?= 3.6.16
+ETCD_VERSION             ?= 3.7.0
 
 IMG ?= dbrest-operator:dev
 
@@ -20,6 +20,13 @@ IMG ?= dbrest-operator:dev
 # toolchain bump rebuilds them.
 GO_VERSION ?= 1.27.3
 export GOTOOLCHAIN := go$(GO_VERSION)
+# Build flags for everything make compiles (tests, vet, the manager, the
+# tools, the control plane), in GOFLAGS so every go command shares them
+# and a package compiled once is reused by all: no DWARF debug data,
+# which nothing here reads (stack traces and race reports use the symbol
+# table), and which made a fresh build about 16% slower. Set GOFLAGS
+# (even empty) to build with your own.
+export GOFLAGS ?= -gcflags=all=-dwarf=false -ldflags=-w
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -eu -o pipefail -c
 
@@ -44,11 +51,16 @@ TEST_PARALLEL ?= 8
 GO_TEST_FLAGS ?= -count=1 -parallel $(TEST_PARALLEL)
 # The packages whose tests run under the race detector: where concurrency
 # lives (the reconcilers, the REST client, the breaker, the connection
-# cache, the simulator, metrics, the plugin against a running manager).
-# The others (API validation, binaries' flag handling and process tests,
-# manifests, the bench's smoke run) run without it: they start processes
-# or a control plane, and -race only made them slower.
+# cache, the simulator, metrics). The others (API validation, binaries'
+# flag handling and process tests, manifests, the bench's smoke run, the
+# kubectl plugin's one-shot commands) run without it: they start
+# processes or a control plane, and -race only made them slower. The
+# plugin alone pulls kustomize (about 100 packages) into the race build.
 RACE_PKGS ?= ./controllers/... ./internal/...
+RACE_EXCLUDE ?= ./internal/kubectlplugin
+# E2E_PARALLEL is how many of the e2e tests that own their namespace and
+# simulator run side by side; they mostly wait on timers and servers.
+E2E_PARALLEL ?= 4
 
 .DEFAULT_GOAL := help
 
@@ -98,7 +110,7 @@ test: ## Everything CI checks: verify, vet, lint, known vulnerabilities, unit + 
 test-unit: envtest ## Unit, table and envtest tests (go test ./...), with -race on RACE_PKGS.
 	@# Two runs side by side, so the long controllers package overlaps the
 	@# rest as it did in one run; both fail the target when either fails.
-	@race="$$(go list $(RACE_PKGS))"; rest="$$(go list ./... | grep -vxF "$$race")"; \
+	@race="$$(go list $(RACE_PKGS) | grep -vxF "$$(go list $(RACE_EXCLUDE))")"; rest="$$(go list ./... | grep -vxF "$$race")"; \
 	  export KUBEBUILDER_ASSETS="$(ENVTEST_DIR)"; \
 	  go test -race $(GO_TEST_FLAGS) $$race & pid=$$!; \
 	  rc=0; go test $(GO_TEST_FLAGS) $$rest || rc=1; \
@@ -118,7 +130,7 @@ test-dist: envtest ## Helm chart (lint, render, dry-run apply, in step with conf
 
 .PHONY: test-e2e
 test-e2e: envtest ## Process-level reliability tests (test/e2e): faults, SIGKILLs, leader election, apiserver restart.
-	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test -tags e2e -count=1 -v -timeout 30m ./test/e2e/
+	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test -tags e2e -count=1 -v -parallel $(E2E_PARALLEL) -timeout 30m ./test/e2e/
 
 .PHONY: vuln
 vuln: $(GOVULNCHECK) $(VULNDB) ## Scan for known vulnerabilities with govulncheck and an offline database (docs/security.md).
@@ -203,7 +215,10 @@ download: ## Fetch the Go toolchain and the modules of the project and of test/d
 	cd $(DIST_TESTS) && go mod download
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(GOVULNCHECK) $(VULNDB) ## Build the pinned tools into bin/ (once).
+tools: ## Build the pinned tools into bin/ (once), side by side.
+	@# Two at a time: one tool's link or indexing runs on one core while
+	@# the other core compiles the next.
+	@$(MAKE) --no-print-directory -j2 $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(GOVULNCHECK) $(VULNDB)
 
 $(CONTROLLER_GEN):
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)

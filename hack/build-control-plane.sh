@@ -7,7 +7,7 @@
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-1.37.2}"
-ETCD_VERSION="${ETCD_VERSION:-3.6.16}"
+ETCD_VERSION="${ETCD_VERSION:-3.7.0}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="${DEST:-$ROOT/bin/k8s/$K8S_VERSION}"
 # MATCH_MODULE, when set, is a module directory (the project's): the
@@ -20,7 +20,9 @@ DEST="${DEST:-$ROOT/bin/k8s/$K8S_VERSION}"
 # either.
 MATCH_MODULE="${MATCH_MODULE:-}"
 export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
-export GOFLAGS="-mod=mod"
+# -mod=mod on top of the caller's flags (make passes its build flags in
+# GOFLAGS, so the shared packages compile with the same ones).
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod"
 
 log() { printf '[control-plane] %s\n' "$*" >&2; }
 die() { printf '[control-plane] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -45,23 +47,27 @@ STAGING=(api apiextensions-apiserver apimachinery apiserver cli-runtime
   kubectl kubelet metrics mount-utils pod-security-admission
   sample-apiserver sample-cli-plugin sample-controller streaming)
 
-build_apiserver() {
-  [[ -x "$DEST/kube-apiserver" ]] && return 0
-  log "building kube-apiserver v$K8S_VERSION from k8s.io/kubernetes (first time only, about 10 min on 2 cores with an empty build cache)"
-  local dir="$WORK/apiserver" minor="0.${K8S_VERSION#1.}"
+# One throwaway module requires both kube-apiserver and etcd, and one
+# `go build` links both: the packages they share (grpc, protobuf, the etcd
+# client, otel, prometheus, ...) resolve to one version each and compile
+# once, and the two links run side by side.
+build_control_plane() {
+  log "building kube-apiserver v$K8S_VERSION and etcd v$ETCD_VERSION from their Go modules (first time only, about 8 min on 2 cores with an empty build cache)"
+  local dir="$WORK/control-plane" minor="0.${K8S_VERSION#1.}"
   mkdir -p "$dir"
   {
-    echo "module dbrest.io/throwaway/apiserver"
+    echo "module dbrest.io/throwaway/controlplane"
     echo
     echo "go 1.26"
     echo
     echo "require k8s.io/kubernetes v$K8S_VERSION"
+    echo "require go.etcd.io/etcd/server/v3 v$ETCD_VERSION"
     echo
     for m in "${STAGING[@]}"; do echo "replace k8s.io/$m => k8s.io/$m v$minor"; done
     if [[ -n "$MATCH_MODULE" ]]; then
       # Requirements only raise versions (minimal version selection), and
-      # tidy drops the modules kube-apiserver does not import. The
-      # kubernetes module and its staging modules stay as pinned above.
+      # tidy drops the modules neither binary imports. The kubernetes
+      # module and its staging modules stay as pinned above.
       local skip=" k8s.io/kubernetes " path version
       for m in "${STAGING[@]}"; do skip+=" k8s.io/$m "; done
       (cd "$MATCH_MODULE" && GOFLAGS= go list -m -f '{{if and (not .Main) .Version}}{{.Path}} {{.Version}}{{end}}' all) |
@@ -75,31 +81,31 @@ build_apiserver() {
 
 package tools
 
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
+import (
+	_ "go.etcd.io/etcd/server/v3"
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+)
 GO
   (cd "$dir" && go mod tidy -e >/dev/null 2>"$WORK/tidy.log") ||
-    { cat "$WORK/tidy.log" >&2; die "go mod tidy failed for k8s.io/kubernetes v$K8S_VERSION (is the Go module proxy reachable?)"; }
+    { cat "$WORK/tidy.log" >&2; die "go mod tidy failed for k8s.io/kubernetes v$K8S_VERSION and etcd v$ETCD_VERSION (is the Go module proxy reachable?)"; }
+  # kube-apiserver requires etcd's client libraries; when they are newer
+  # than ETCD_VERSION, minimal version selection raises the server too.
+  local etcd
+  etcd="$(cd "$dir" && go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)"
+  [[ "$etcd" == "v$ETCD_VERSION" ]] ||
+    die "kube-apiserver v$K8S_VERSION needs etcd $etcd, not v$ETCD_VERSION; set ETCD_VERSION (Makefile) to ${etcd#v}"
   local trim=(-trimpath)
   [[ -n "$MATCH_MODULE" ]] && trim=()
-  (cd "$dir" && go build -tags tools "${trim[@]}" -ldflags=-s -o "$DEST/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver) ||
-    die "building kube-apiserver failed; see the output above"
+  mkdir -p "$WORK/out"
+  (cd "$dir" && go build -tags tools "${trim[@]}" -ldflags=-s -o "$WORK/out/" k8s.io/kubernetes/cmd/kube-apiserver go.etcd.io/etcd/server/v3) ||
+    die "building kube-apiserver and etcd failed; see the output above"
+  # The go command names etcd's binary after its module path (server).
+  mv "$WORK/out/kube-apiserver" "$DEST/kube-apiserver.tmp"
+  mv "$WORK/out/server" "$DEST/etcd.tmp"
   mv "$DEST/kube-apiserver.tmp" "$DEST/kube-apiserver"
-}
-
-build_etcd() {
-  [[ -x "$DEST/etcd" ]] && return 0
-  log "building etcd v$ETCD_VERSION (first time only, about 1 min)"
-  local dir="$WORK/etcd"
-  mkdir -p "$dir"
-  printf 'module dbrest.io/throwaway/etcd\n\ngo 1.26\n' >"$dir/go.mod"
-  (cd "$dir" && go get "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" >/dev/null 2>"$WORK/etcd.log") ||
-    { cat "$WORK/etcd.log" >&2; die "fetching go.etcd.io/etcd/server/v3@v$ETCD_VERSION failed (is the Go module proxy reachable?)"; }
-  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$DEST/etcd.tmp" go.etcd.io/etcd/server/v3) ||
-    die "building etcd failed; see the output above"
   mv "$DEST/etcd.tmp" "$DEST/etcd"
 }
 
-build_etcd
-build_apiserver
+build_control_plane
 log "control plane ready in $DEST"
 echo "$DEST"
