@@ -52,7 +52,7 @@ STAGING=(api apiextensions-apiserver apimachinery apiserver cli-runtime
 # client, otel, prometheus, ...) resolve to one version each and compile
 # once, and the two links run side by side.
 build_control_plane() {
-  log "building kube-apiserver v$K8S_VERSION and etcd v$ETCD_VERSION from their Go modules (first time only, about 8 min on 2 cores with an empty build cache)"
+  log "building kube-apiserver v$K8S_VERSION and etcd v$ETCD_VERSION from their Go modules (first time only, about 4 min on 2 cores with an empty build cache)"
   local dir="$WORK/control-plane" minor="0.${K8S_VERSION#1.}"
   mkdir -p "$dir"
   {
