@@ -218,7 +218,10 @@ func (b *Breaker) ProbeTicket(now time.Time) (*Ticket, bool) {
 		b.probing = true
 		return &Ticket{b: b, probe: true}, true
 	}
-	return &Ticket{b: b}, true
+	// A request like the Deployments': it holds a slot until released
+	// (which gives one back), even when they hold every other.
+	b.inFlight++
+	return &Ticket{b: b, issued: now}, true
 }
 
 // Observe records what one request under t showed of the server.

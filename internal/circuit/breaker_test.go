@@ -133,6 +133,34 @@ func TestBreakerBoundsRequestsInFlight(t *testing.T) {
 	g.Expect(refused).To(BeNil(), "a released slot is free")
 }
 
+// TestBreakerPeriodicProbeKeepsTheBound: the probe of a closed circuit
+// is a request like the Deployments', and its release gives back only
+// what it took: probes, however many, neither widen the bound nor move
+// the wait a refusal gives.
+func TestBreakerPeriodicProbeKeepsTheBound(t *testing.T) {
+	g := NewWithT(t)
+	b, _ := newBreaker(Limits{MaxInFlight: 2}, Snapshot{})
+	for i := range 5 {
+		p, due := b.ProbeTicket(t0.Add(time.Duration(i) * time.Minute))
+		g.Expect(due).To(BeTrue())
+		p.Observe(t0, Outcome{})
+		p.Release(t0.Add(time.Duration(i)*time.Minute + 100*time.Millisecond))
+	}
+	_, _ = b.Admit(t0)
+	_, _ = b.Admit(t0)
+	_, refused := b.Admit(t0)
+	g.Expect(refused).NotTo(BeNil(), "two slots, two held")
+	g.Expect(refused.Wait).To(Equal(200*time.Millisecond), "the probes took 100ms each: the shortest wait")
+
+	// A probe while both slots are held is granted, and holds a third
+	// until it ends.
+	p, due := b.ProbeTicket(t0)
+	g.Expect(due).To(BeTrue(), "the DatabaseAPI's probe is never refused by a closed circuit")
+	p.Release(t0)
+	_, refused = b.Admit(t0)
+	g.Expect(refused).NotTo(BeNil(), "the probe's release gave back its own slot, not one of the Deployments'")
+}
+
 func TestBreakerRateLimit(t *testing.T) {
 	g := NewWithT(t)
 	b, _ := newBreaker(Limits{MaxInFlight: 100, PerSecond: 10, Burst: 2}, Snapshot{})
