@@ -27,8 +27,10 @@ type Prober interface {
 
 var _ Prober = (*restapi.Client)(nil)
 
-// ProberFunc returns the client of a DatabaseAPI, as ClientFunc does.
-type ProberFunc func(ctx context.Context, api *dbrestv1.DatabaseAPI) (Prober, error)
+// ProberFunc returns the client of a DatabaseAPI and the key of the
+// connection it was built from (spec, credentials and CA versions), as
+// ClientFunc does.
+type ProberFunc func(ctx context.Context, api *dbrestv1.DatabaseAPI) (Prober, string, error)
 
 // DatabaseAPIReconciler resolves a DatabaseAPI's credentials and CA,
 // probes the API and reports the outcome in its Ready condition.
@@ -46,8 +48,14 @@ type DatabaseAPIReconciler struct {
 	// Deployment reconciler. While a circuit is open, this reconciler's
 	// probe is the only request to the server; nil makes no checks.
 	Circuits *circuit.Registry
+	// CallWait is how long a worker waits for a probe's answer before it
+	// leaves the probe to finish on its own, as DeploymentOptions.CallWait
+	// (default 100ms; negative never waits).
+	CallWait time.Duration
 
 	retries *retryTracker
+	// probes holds the probes on their way, one per DatabaseAPI at most.
+	probes *probeFlights
 	// wake carries the DatabaseAPIs whose circuit changed.
 	wake <-chan ctrlevent.GenericEvent
 }
@@ -66,6 +74,8 @@ func (r *DatabaseAPIReconciler) Reconcile(ctx context.Context, req reconcile.Req
 			if r.Circuits != nil {
 				r.Circuits.Forget(req.String())
 			}
+			// Its probe, if one is on its way, was cancelled by the
+			// informer's delete handler (SetupWithManager).
 		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
@@ -84,7 +94,11 @@ func (r *DatabaseAPIReconciler) Reconcile(ctx context.Context, req reconcile.Req
 	if r.Circuits != nil {
 		b = breakerFor(r.Circuits, api)
 	}
-	s, probed := r.probeThrough(ctx, api, b)
+	s, probed, pending := r.probeThrough(ctx, req, api, b)
+	if pending {
+		// Its answer wakes this DatabaseAPI; nothing changed meanwhile.
+		return reconcile.Result{}, nil
+	}
 	if v := api.Annotations[dbrestv1.ReconcileRequestedAnnotation]; v != "" && probed {
 		// A probe asked for; one held back by an open circuit is
 		// handled when the probe is due.
@@ -115,17 +129,42 @@ func (r *DatabaseAPIReconciler) Reconcile(ctx context.Context, req reconcile.Req
 
 // probeThrough probes through the breaker: while its circuit is open the
 // probe goes only when due, and its outcome closes the circuit or moves
-// the next probe. probed is false when no probe was due.
-func (r *DatabaseAPIReconciler) probeThrough(ctx context.Context, api *dbrestv1.DatabaseAPI, b *circuit.Breaker) (outcome, bool) {
-	if b == nil {
-		return r.probe(ctx, api, nil), true
+// the next probe. probed is false when no probe was due; pending says a
+// probe is on its way without a worker, and its answer wakes the
+// DatabaseAPI (see probeFlight).
+func (r *DatabaseAPIReconciler) probeThrough(ctx context.Context, req reconcile.Request, api *dbrestv1.DatabaseAPI,
+	b *circuit.Breaker) (s outcome, probed, pending bool) {
+	// Resolving the client reads only the cache and the few Secrets in
+	// use: no server is asked.
+	p, connKey, connErr := r.Clients(ctx, api)
+	key := probeKey{generation: api.Generation, conn: connKey}
+	landed, pending := r.landedProbe(api, key)
+	if pending {
+		return outcome{}, false, true
 	}
-	t, due := b.ProbeTicket(time.Now())
-	probed := due
-	var s outcome
-	if due {
-		s = r.probe(ctx, api, t)
+	probeNow := func(t *circuit.Ticket) (outcome, bool) {
+		if connErr != nil {
+			return connectionOutcome(connErr), true
+		}
+		return r.probeFlight(ctx, req, api, p, key, t)
+	}
+	if b == nil {
+		if landed != nil {
+			return *landed, true, false
+		}
+		s, answered := probeNow(nil)
+		return s, answered, !answered
+	}
+	if landed != nil {
+		// The breaker saw its answer when it came.
+		s, probed = *landed, true
+	} else if t, due := b.ProbeTicket(time.Now()); due {
+		var answered bool
+		if s, answered = probeNow(t); !answered {
+			return outcome{}, false, true // the flight holds the ticket
+		}
 		t.Release(time.Now())
+		probed = true
 	}
 	c := b.Snapshot()
 	api.Status.Circuit = circuitStatus(c)
@@ -134,36 +173,38 @@ func (r *DatabaseAPIReconciler) probeThrough(ctx context.Context, api *dbrestv1.
 			"the server is in trouble (%s: %s): the circuit opened at %s and no Deployment calls it until a probe succeeds; "+
 				"%d probes failed, next at %s", c.Reason, c.Message, c.OpenedAt.UTC().Format(time.RFC3339), c.Probes,
 			api.Status.Circuit.NextProbeAt.UTC().Format(time.RFC3339))}
-	} else if !due {
+	} else if !probed {
 		// Closed by a Deployment's request since this reconcile began:
 		// probe now rather than guess.
-		s = r.probe(ctx, api, nil)
+		var answered bool
+		if s, answered = probeNow(nil); !answered {
+			return outcome{}, false, true
+		}
 		probed = true
 	}
-	return s, probed
+	return s, probed, false
 }
 
-// probe resolves the client and sends the cheap GET; the step says what
-// it found, and t, when set, tells the breaker.
-func (r *DatabaseAPIReconciler) probe(ctx context.Context, api *dbrestv1.DatabaseAPI, t *circuit.Ticket) outcome {
-	p, err := r.Clients(ctx, api)
-	if err != nil {
-		var creds *connection.CredentialsError
-		var ca *connection.CAError
-		var cfg *connection.ConfigError
-		switch {
-		case errors.As(err, &creds):
-			return outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonCredentialsNotFound,
-				message: err.Error() + "; create it with username and password, or token"}
-		case errors.As(err, &ca):
-			return outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonCANotFound, message: err.Error()}
-		case errors.As(err, &cfg):
-			return outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonInvalidConfig, message: err.Error()}
-		}
-		return outcome{phase: conditions.Progressing, reason: dbrestv1.ReasonUnreachable, message: err.Error(), retry: true}
+// connectionOutcome is the outcome of a DatabaseAPI whose client could not
+// be built: nothing was sent.
+func connectionOutcome(err error) outcome {
+	var creds *connection.CredentialsError
+	var ca *connection.CAError
+	var cfg *connection.ConfigError
+	switch {
+	case errors.As(err, &creds):
+		return outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonCredentialsNotFound,
+			message: err.Error() + "; create it with username and password, or token"}
+	case errors.As(err, &ca):
+		return outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonCANotFound, message: err.Error()}
+	case errors.As(err, &cfg):
+		return outcome{phase: conditions.Stalled, reason: dbrestv1.ReasonInvalidConfig, message: err.Error()}
 	}
-	err = p.Probe(ctx)
-	observeServer(t, err)
+	return outcome{phase: conditions.Progressing, reason: dbrestv1.ReasonUnreachable, message: err.Error(), retry: true}
+}
+
+// probeOutcome says what the probe's answer err shows of the API.
+func probeOutcome(api *dbrestv1.DatabaseAPI, err error) outcome {
 	api.Status.LastHTTPStatus = int32(restapi.StatusCode(err))
 	if err == nil {
 		api.Status.LastHTTPStatus = 200

@@ -273,7 +273,13 @@ func (r *DeploymentReconciler) landFlight(o *observation, obj *dbrestv1.Deployme
 }
 
 func (r *DeploymentReconciler) callWait() time.Duration {
-	switch w := r.Options.CallWait; {
+	return graceOf(r.Options.CallWait)
+}
+
+// graceOf is the grace a worker waits for an answer, of a CallWait
+// setting: its default when unset, none when negative.
+func graceOf(w time.Duration) time.Duration {
+	switch {
 	case w < 0:
 		return 0
 	case w == 0:

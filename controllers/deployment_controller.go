@@ -88,7 +88,7 @@ type DeploymentReconciler struct {
 	retries *retryTracker
 	writes  *writeTracker
 	sends   *sendTracker
-	flights *flightTracker
+	flights *callFlights
 }
 
 // staleRetry is how soon a reconcile runs again when the cache is behind

@@ -26,8 +26,21 @@ import (
 // requests in flight is bounded by each DatabaseAPI's breaker and by the
 // tracker's total, not by the number of workers.
 
-// answer is what a flight brought back: one of the observation's server
-// answers, the one of its action.
+// flightAnswer is what a flight brings back; err is the request's
+// error, which the breaker observes.
+type flightAnswer interface {
+	err() error
+}
+
+// callFlights are the flights of the Deployment reconciler; callFlight is
+// one of them.
+type (
+	callFlights = flightTracker[flightKey, answer]
+	callFlight  = flight[flightKey, answer]
+)
+
+// answer is what a Deployment's flight brought back: one of the
+// observation's server answers, the one of its action.
 type answer struct {
 	poll *pollResult
 	jobs *jobsResult
@@ -61,9 +74,10 @@ type flightKey struct {
 	startedAt time.Time
 }
 
-// flight is one request on its way.
-type flight struct {
-	key      flightKey
+// flight is one request on its way: K says what it was started for, A
+// is its answer.
+type flight[K any, A flightAnswer] struct {
+	key      K
 	req      reconcile.Request
 	began    time.Time
 	cancel   context.CancelFunc
@@ -76,16 +90,16 @@ type flight struct {
 	// ends detached (the reconcile that started it has returned).
 	ticket *circuit.Ticket
 	ended  time.Time
-	answer answer
+	answer A
 }
 
-// flightTracker holds the flights of all Deployments, at most one each,
-// and the slots that bound the requests in flight in total: a reconcile
-// acquires a slot with its breaker ticket, before it writes an intent, and
-// a detached flight keeps it until its answer comes.
-type flightTracker struct {
+// flightTracker holds the flights of a reconciler's objects, at most one
+// each, and the slots that bound the requests in flight in total: a
+// reconcile acquires a slot with its breaker ticket, before it writes an
+// intent, and a detached flight keeps it until its answer comes.
+type flightTracker[K any, A flightAnswer] struct {
 	mu      sync.Mutex
-	byUID   map[types.UID]*flight
+	byUID   map[types.UID]*flight[K, A]
 	limit   int
 	held    int
 	stopped bool
@@ -96,8 +110,8 @@ type flightTracker struct {
 	stopping chan struct{}
 }
 
-// flightWake is the event of a detached flight that ended: its
-// Deployment, and whether the request took longer than slowFlight.
+// flightWake is the event of a detached flight that ended: its object
+// (a Deployment, or a DatabaseAPI for a probe), and whether the request took longer than slowFlight.
 type flightWake struct {
 	req  reconcile.Request
 	slow bool
@@ -107,13 +121,13 @@ type flightWake struct {
 // treated as a slow server's: its wake-up goes behind other work.
 const slowFlight = time.Second
 
-func newFlightTracker(limit int) *flightTracker {
-	return &flightTracker{byUID: map[types.UID]*flight{}, limit: max(limit, 1),
+func newFlightTracker[K any, A flightAnswer](limit int) *flightTracker[K, A] {
+	return &flightTracker[K, A]{byUID: map[types.UID]*flight[K, A]{}, limit: max(limit, 1),
 		wakes: make(chan ctrlevent.TypedGenericEvent[flightWake], 256), stopping: make(chan struct{})}
 }
 
 // acquire takes a slot, and says false when all are held.
-func (t *flightTracker) acquire() bool {
+func (t *flightTracker[K, A]) acquire() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.held >= t.limit {
@@ -123,8 +137,16 @@ func (t *flightTracker) acquire() bool {
 	return true
 }
 
+// hold takes a slot whatever the limit, for a flight bounded otherwise
+// (a DatabaseAPI's probe: one per DatabaseAPI).
+func (t *flightTracker[K, A]) hold() {
+	t.mu.Lock()
+	t.held++
+	t.mu.Unlock()
+}
+
 // release gives a slot back.
-func (t *flightTracker) release() {
+func (t *flightTracker[K, A]) release() {
 	t.mu.Lock()
 	t.held--
 	t.mu.Unlock()
@@ -134,8 +156,8 @@ func (t *flightTracker) release() {
 // caller holds (see acquire). ctx gives the
 // call its values (the logger); the flight is cancelled by forget and
 // stop, not by ctx.
-func (t *flightTracker) start(ctx context.Context, uid types.UID, req reconcile.Request, key flightKey,
-	ticket *circuit.Ticket, call func(context.Context) answer) (*flight, error) {
+func (t *flightTracker[K, A]) start(ctx context.Context, uid types.UID, req reconcile.Request, key K,
+	ticket *circuit.Ticket, call func(context.Context) A) (*flight[K, A], error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopped {
@@ -144,17 +166,20 @@ func (t *flightTracker) start(ctx context.Context, uid types.UID, req reconcile.
 	if _, busy := t.byUID[uid]; busy {
 		// decide holds while a flight is on its way; reaching this is a
 		// bug, and a second request must not leave.
-		return nil, errors.New("a request of this Deployment is already in flight")
+		return nil, errors.New("a request of this object is already in flight")
 	}
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	f := &flight{key: key, req: req, began: time.Now(), cancel: cancel, answered: make(chan struct{}), ticket: ticket}
+	f := &flight[K, A]{key: key, req: req, began: time.Now(), cancel: cancel, answered: make(chan struct{}), ticket: ticket}
 	t.byUID[uid] = f
 	go t.fly(fctx, f, call)
 	return f, nil
 }
 
-func (t *flightTracker) fly(ctx context.Context, f *flight, call func(context.Context) answer) {
+func (t *flightTracker[K, A]) fly(ctx context.Context, f *flight[K, A], call func(context.Context) A) {
 	a := call(ctx)
+	// Cancelled by forget or stop: the error is ours, and says nothing
+	// of the server.
+	abandoned := ctx.Err() != nil
 	f.cancel()
 	end := time.Now()
 	f.mu.Lock()
@@ -165,7 +190,9 @@ func (t *flightTracker) fly(ctx context.Context, f *flight, call func(context.Co
 		close(f.answered)
 		return
 	}
-	observeServer(ticket, a.err())
+	if !abandoned {
+		observeServer(ticket, a.err())
+	}
 	if ticket != nil {
 		ticket.Release(end)
 	}
@@ -179,7 +206,7 @@ func (t *flightTracker) fly(ctx context.Context, f *flight, call func(context.Co
 // await waits for f's answer at most grace. With the answer, it removes
 // f from the tracker and returns it; the caller keeps the ticket and the
 // slot. Without it, f is detached and owns both from now on.
-func (t *flightTracker) await(uid types.UID, f *flight, grace time.Duration) (answer, time.Time, bool) {
+func (t *flightTracker[K, A]) await(uid types.UID, f *flight[K, A], grace time.Duration) (A, time.Time, bool) {
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
 	select {
@@ -190,7 +217,8 @@ func (t *flightTracker) await(uid types.UID, f *flight, grace time.Duration) (an
 	if !f.done {
 		f.detached = true
 		f.mu.Unlock()
-		return answer{}, time.Time{}, false
+		var none A
+		return none, time.Time{}, false
 	}
 	a, end := f.answer, f.ended
 	f.mu.Unlock()
@@ -198,9 +226,23 @@ func (t *flightTracker) await(uid types.UID, f *flight, grace time.Duration) (an
 	return a, end, true
 }
 
+// onItsWay returns the key of uid's flight while it has not ended.
+func (t *flightTracker[K, A]) onItsWay(uid types.UID) (K, bool) {
+	t.mu.Lock()
+	f := t.byUID[uid]
+	t.mu.Unlock()
+	if f == nil {
+		var none K
+		return none, false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.key, !f.done
+}
+
 // landed returns uid's detached flight when it has ended, removing it,
 // and says whether one is still on its way.
-func (t *flightTracker) landed(uid types.UID) (f *flight, busy bool) {
+func (t *flightTracker[K, A]) landed(uid types.UID) (f *flight[K, A], busy bool) {
 	t.mu.Lock()
 	f = t.byUID[uid]
 	t.mu.Unlock()
@@ -217,7 +259,7 @@ func (t *flightTracker) landed(uid types.UID) (f *flight, busy bool) {
 	return f, false
 }
 
-func (t *flightTracker) remove(uid types.UID, f *flight) {
+func (t *flightTracker[K, A]) remove(uid types.UID, f *flight[K, A]) {
 	t.mu.Lock()
 	if t.byUID[uid] == f {
 		delete(t.byUID, uid)
@@ -226,7 +268,7 @@ func (t *flightTracker) remove(uid types.UID, f *flight) {
 }
 
 // forget cancels uid's flight, if any: the object is gone.
-func (t *flightTracker) forget(uid types.UID) {
+func (t *flightTracker[K, A]) forget(uid types.UID) {
 	t.mu.Lock()
 	f := t.byUID[uid]
 	delete(t.byUID, uid)
@@ -238,20 +280,20 @@ func (t *flightTracker) forget(uid types.UID) {
 
 // slotsHeld is the number of slots held: requests in flight, and
 // reconciles about to send one.
-func (t *flightTracker) slotsHeld() int {
+func (t *flightTracker[K, A]) slotsHeld() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.held
 }
 
 // stop cancels every flight and starts no more: the manager stops.
-func (t *flightTracker) stop() {
+func (t *flightTracker[K, A]) stop() {
 	t.mu.Lock()
 	if !t.stopped {
 		close(t.stopping)
 	}
 	t.stopped = true
-	fs := make([]*flight, 0, len(t.byUID))
+	fs := make([]*flight[K, A], 0, len(t.byUID))
 	for _, f := range t.byUID {
 		fs = append(fs, f)
 	}
@@ -269,7 +311,7 @@ func lowPriority() *int {
 	return &p
 }
 
-// wakeHandler queues the Deployment of each flight that ended, behind
+// wakeHandler queues the object of each flight that ended, behind
 // other work when its server was slow.
 func wakeHandler() handler.TypedEventHandler[flightWake, reconcile.Request] {
 	return handler.TypedFuncs[flightWake, reconcile.Request]{

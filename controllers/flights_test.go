@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
 	"github.com/dbrest-io/dbrest-operator/internal/circuit"
+	"github.com/dbrest-io/dbrest-operator/internal/restapi"
 )
 
 // TestDecideWhileInFlight: while a request is on its way, whatever else
@@ -69,7 +71,7 @@ func TestFlightTracker(t *testing.T) {
 
 	t.Run("an answer within the grace is the caller's", func(t *testing.T) {
 		g := NewWithT(t)
-		ft := newFlightTracker(2)
+		ft := newFlightTracker[flightKey, answer](2)
 		g.Expect(ft.acquire()).To(BeTrue())
 		f, err := ft.start(ctx, uid, req, flightKey{act: actReadApp}, nil, quick)
 		g.Expect(err).NotTo(HaveOccurred())
@@ -86,7 +88,7 @@ func TestFlightTracker(t *testing.T) {
 
 	t.Run("a late answer detaches, releases ticket and slot, wakes", func(t *testing.T) {
 		g := NewWithT(t)
-		ft := newFlightTracker(1)
+		ft := newFlightTracker[flightKey, answer](1)
 		breaker := circuit.New(circuit.Policy{}, circuit.Limits{MaxInFlight: 1}, circuit.Snapshot{}, nil)
 		ticket, refused := breaker.Admit(time.Now())
 		g.Expect(refused).To(BeNil())
@@ -124,7 +126,7 @@ func TestFlightTracker(t *testing.T) {
 
 	t.Run("a slow answer wakes behind other work", func(t *testing.T) {
 		g := NewWithT(t)
-		ft := newFlightTracker(1)
+		ft := newFlightTracker[flightKey, answer](1)
 		g.Expect(ft.acquire()).To(BeTrue())
 		gate := make(chan struct{})
 		f, _ := ft.start(ctx, uid, req, flightKey{act: actReadApp}, nil, func(context.Context) answer { <-gate; return answer{app: &appResult{}} })
@@ -137,9 +139,43 @@ func TestFlightTracker(t *testing.T) {
 		g.Expect(wake.Object.slow).To(BeTrue())
 	})
 
+	t.Run("a cancelled request tells the breaker nothing", func(t *testing.T) {
+		g := NewWithT(t)
+		ft := newFlightTracker[flightKey, answer](4)
+		breaker := circuit.New(circuit.Policy{}, circuit.Limits{MaxInFlight: 4}, circuit.Snapshot{}, nil)
+		// Broken off mid-request: the error a server gone silent gives.
+		cut := func(ctx context.Context) answer {
+			<-ctx.Done()
+			return answer{app: &appResult{err: &restapi.TransportError{Err: io.ErrUnexpectedEOF}}}
+		}
+		fly := func(id types.UID, call func(context.Context) answer) {
+			ticket, refused := breaker.Admit(time.Now())
+			g.Expect(refused).To(BeNil())
+			g.Expect(ft.acquire()).To(BeTrue())
+			f, err := ft.start(ctx, id, req, flightKey{act: actReadApp}, ticket, call)
+			g.Expect(err).NotTo(HaveOccurred())
+			_, _, ok := ft.await(id, f, 0)
+			g.Expect(ok).To(BeFalse())
+		}
+		fly("a", cut)
+		ft.forget("a")
+		g.Eventually(ft.wakes).Should(Receive())
+		g.Expect(breaker.Snapshot().Failures).To(BeZero(), "our cancellation is not the server's failure")
+		// The same error, not cancelled by us, is the server's.
+		gate := make(chan struct{})
+		fly("b", func(context.Context) answer {
+			<-gate
+			return answer{app: &appResult{err: &restapi.TransportError{Err: io.ErrUnexpectedEOF}}}
+		})
+		close(gate)
+		g.Eventually(ft.wakes).Should(Receive())
+		g.Expect(breaker.Snapshot().Failures).To(Equal(1))
+		g.Expect(ft.slotsHeld()).To(BeZero())
+	})
+
 	t.Run("forget and stop cancel the request", func(t *testing.T) {
 		g := NewWithT(t)
-		ft := newFlightTracker(4)
+		ft := newFlightTracker[flightKey, answer](4)
 		canceled := make(chan error, 2)
 		blocked := func(ctx context.Context) answer {
 			<-ctx.Done()

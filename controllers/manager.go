@@ -67,6 +67,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		Recorder: recorder,
 		Backoff:  cfg.Deployment.Backoff,
 		Circuits: circuits,
+		CallWait: cfg.Deployment.CallWait,
 		wake:     wake,
 	}
 	if err := apis.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 4}); err != nil {

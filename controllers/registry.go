@@ -22,11 +22,11 @@ func ClientsFrom(reg *connection.Registry) ClientFunc {
 
 // ProbersFrom adapts a connection registry to the DatabaseAPI reconciler.
 func ProbersFrom(reg *connection.Registry) ProberFunc {
-	return func(ctx context.Context, api *dbrestv1.DatabaseAPI) (Prober, error) {
+	return func(ctx context.Context, api *dbrestv1.DatabaseAPI) (Prober, string, error) {
 		conn, err := reg.For(ctx, api)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		return conn.Client, nil
+		return conn.Client, conn.Key, nil
 	}
 }

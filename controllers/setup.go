@@ -79,6 +79,32 @@ func kindOrDefault(kind string) string {
 // spec changes and to changes of the Secrets and ConfigMaps it reads.
 func (r *DatabaseAPIReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	r.retries = newRetryTracker(r.Backoff)
+	r.probes = newProbeFlights()
+	// Probes on their way are cancelled when the manager stops, and when
+	// their DatabaseAPI is deleted.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		r.probes.stop()
+		return nil
+	})); err != nil {
+		return err
+	}
+	inf, err := mgr.GetCache().GetInformer(context.Background(), &dbrestv1.DatabaseAPI{})
+	if err != nil {
+		return err
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		DeleteFunc: func(o any) {
+			if t, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+				o = t.Obj
+			}
+			if api, ok := o.(*dbrestv1.DatabaseAPI); ok {
+				r.probes.forget(api.UID)
+			}
+		},
+	}); err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("databaseapi").
 		For(&dbrestv1.DatabaseAPI{}, builder.WithPredicates(predicate.Or(
@@ -88,6 +114,8 @@ func (r *DatabaseAPIReconciler) SetupWithManager(mgr ctrl.Manager, opts controll
 		b = b.WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{}))
 	}
 	return b.
+		// A probe that ended without a worker waiting for it.
+		WatchesRawSource(source.TypedChannel(r.probes.wakes, wakeHandler())).
 		// Metadata only: a change's name and namespace are all the map
 		// needs, and the registry reads the data of the few objects in use
 		// uncached, so no other Secret's data is ever held in memory.
@@ -128,7 +156,7 @@ func (r *DeploymentReconciler) SetupWithManager(mgr ctrl.Manager, opts controlle
 	if limit <= 0 {
 		limit = defaultMaxRequestsInFlight
 	}
-	r.flights = newFlightTracker(limit)
+	r.flights = newFlightTracker[flightKey, answer](limit)
 	// Requests on their way are cancelled when the manager stops; their
 	// intents, written before they left, say what was sent.
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {

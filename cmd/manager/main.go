@@ -71,7 +71,7 @@ func parseFlags(args []string) (options, zap.Options, error) {
 	fs.DurationVar(&o.retryBase, "retry-base-delay", 2*time.Second, "First delay before retrying a retryable failure (429, 5xx, network).")
 	fs.DurationVar(&o.retryMax, "retry-max-delay", 5*time.Minute, "Cap of the retry backoff.")
 	fs.DurationVar(&o.callWait, "call-wait", 100*time.Millisecond,
-		"How long a worker waits for a REST server's answer before it leaves the request to finish on its own and takes other work (the answer then wakes the Deployment); 0 never waits.")
+		"How long a worker waits for a REST server's answer before it leaves the request to finish on its own and takes other work (the answer then wakes the Deployment, or the DatabaseAPI of a probe); 0 never waits.")
 	fs.IntVar(&o.maxRequestsInFlight, "max-requests-in-flight", 1024,
 		"Requests in flight to all REST servers together, on top of each DatabaseAPI's maxConcurrentRequests.")
 	fs.StringVar(&o.shardSelector, "shard-selector", "",
