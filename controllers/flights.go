@@ -32,12 +32,8 @@ type flightAnswer interface {
 	err() error
 }
 
-// callFlights are the flights of the Deployment reconciler; callFlight is
-// one of them.
-type (
-	callFlights = flightTracker[flightKey, answer]
-	callFlight  = flight[flightKey, answer]
-)
+// callFlights are the flights of the Deployment reconciler.
+type callFlights = flightTracker[flightKey, answer]
 
 // answer is what a Deployment's flight brought back: one of the
 // observation's server answers, the one of its action.
