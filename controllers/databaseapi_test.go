@@ -3,10 +3,8 @@ package controllers_test
 import (
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
+	"github.com/dbrest-io/dbrest-operator/internal/harness"
 	"github.com/dbrest-io/dbrest-operator/internal/simulator"
 )
 
@@ -134,18 +133,20 @@ func TestDeploymentWaitsForBlockedDatabaseAPI(t *testing.T) {
 // a deleted one's probe is cancelled too.
 func TestBlackHolesDoNotHoldProbes(t *testing.T) {
 	f := newFixture(t)
-	hole := newBlackHole(t)
+	hole, err := harness.StartBlackHole()
+	f.g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = hole.Close() })
 	const holes = 6
 	for i := range holes {
-		f.apiWith(fmt.Sprintf("hole-%d", i), hole.url(), func(s *dbrestv1.DatabaseAPISpec) {
+		f.apiWith(fmt.Sprintf("hole-%d", i), "http://"+hole.Addr()+"/api/", func(s *dbrestv1.DatabaseAPISpec) {
 			s.RequestTimeout = &metav1.Duration{Duration: 10 * time.Minute}
 		})
 	}
-	f.g.Eventually(hole.open, timeout, interval).Should(Equal(holes), "every black-holed DatabaseAPI's probe left")
+	f.g.Eventually(hole.Open, timeout, interval).Should(Equal(holes), "every black-holed DatabaseAPI's probe left")
 
 	f.apiWith("healthy", f.baseURL(), nil)
 	f.waitAPI("healthy", "True", dbrestv1.ReasonReachable)
-	f.g.Expect(hole.open()).To(Equal(holes), "the healthy DatabaseAPI was probed while every black-holed probe was still on its way")
+	f.g.Expect(hole.Open()).To(Equal(holes), "the healthy DatabaseAPI was probed while every black-holed probe was still on its way")
 
 	api := &dbrestv1.DatabaseAPI{}
 	f.g.Expect(k8s.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: "hole-0"}, api)).To(Succeed())
@@ -153,61 +154,10 @@ func TestBlackHolesDoNotHoldProbes(t *testing.T) {
 	api.Spec.URL = f.baseURL()
 	f.g.Expect(k8s.Update(f.ctx, api)).To(Succeed())
 	f.waitAPI("hole-0", "True", dbrestv1.ReasonReachable)
-	f.g.Eventually(hole.open, timeout, interval).Should(Equal(holes-1), "the probe of the old url was cancelled")
+	f.g.Eventually(hole.Open, timeout, interval).Should(Equal(holes-1), "the probe of the old url was cancelled")
 
 	f.g.Expect(k8s.Delete(f.ctx, &dbrestv1.DatabaseAPI{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "hole-1"}})).To(Succeed())
-	f.g.Eventually(hole.open, timeout, interval).Should(Equal(holes-2), "the deleted DatabaseAPI's probe was cancelled")
-}
-
-// blackHole accepts connections and never answers; it counts those open.
-type blackHole struct {
-	l     net.Listener
-	mu    sync.Mutex
-	conns map[net.Conn]bool
-}
-
-func newBlackHole(t *testing.T) *blackHole {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &blackHole{l: l, conns: map[net.Conn]bool{}}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			h.mu.Lock()
-			h.conns[c] = true
-			h.mu.Unlock()
-			go func() {
-				// Read, answer nothing, until the client closes.
-				_, _ = io.Copy(io.Discard, c)
-				h.mu.Lock()
-				delete(h.conns, c)
-				h.mu.Unlock()
-				_ = c.Close()
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		for c := range h.conns {
-			_ = c.Close()
-		}
-	})
-	return h
-}
-
-func (h *blackHole) url() string { return "http://" + h.l.Addr().String() + "/api/" }
-
-func (h *blackHole) open() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.conns)
+	f.g.Eventually(hole.Open, timeout, interval).Should(Equal(holes-2), "the deleted DatabaseAPI's probe was cancelled")
 }
 
 func conditionMessage(list []metav1.Condition) string {

@@ -82,11 +82,7 @@ func (r *DatabaseAPIReconciler) SetupWithManager(mgr ctrl.Manager, opts controll
 	r.probes = newProbeFlights()
 	// Probes on their way are cancelled when the manager stops, and when
 	// their DatabaseAPI is deleted.
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		<-ctx.Done()
-		r.probes.stop()
-		return nil
-	})); err != nil {
+	if err := stopWithManager(mgr, r.probes.stop); err != nil {
 		return err
 	}
 	inf, err := mgr.GetCache().GetInformer(context.Background(), &dbrestv1.DatabaseAPI{})
@@ -95,10 +91,7 @@ func (r *DatabaseAPIReconciler) SetupWithManager(mgr ctrl.Manager, opts controll
 	}
 	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		DeleteFunc: func(o any) {
-			if t, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
-				o = t.Obj
-			}
-			if api, ok := o.(*dbrestv1.DatabaseAPI); ok {
+			if api, ok := deletedObject(o).(*dbrestv1.DatabaseAPI); ok {
 				r.probes.forget(api.UID)
 			}
 		},
@@ -159,11 +152,7 @@ func (r *DeploymentReconciler) SetupWithManager(mgr ctrl.Manager, opts controlle
 	r.flights = newFlightTracker[flightKey, answer](limit)
 	// Requests on their way are cancelled when the manager stops; their
 	// intents, written before they left, say what was sent.
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		<-ctx.Done()
-		r.flights.stop()
-		return nil
-	})); err != nil {
+	if err := stopWithManager(mgr, r.flights.stop); err != nil {
 		return err
 	}
 	// The write tracker learns from the informer itself when the cache has
@@ -179,10 +168,7 @@ func (r *DeploymentReconciler) SetupWithManager(mgr ctrl.Manager, opts controlle
 			}
 		},
 		DeleteFunc: func(o any) {
-			if t, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
-				o = t.Obj
-			}
-			if d, ok := o.(*dbrestv1.Deployment); ok {
+			if d, ok := deletedObject(o).(*dbrestv1.Deployment); ok {
 				r.writes.forget(d.UID)
 				r.flights.forget(d.UID)
 			}
@@ -270,4 +256,22 @@ func databaseAPIReadinessChanged() predicate.Predicate {
 			return o.Status != n.Status || o.Reason != n.Reason
 		},
 	}
+}
+
+// stopWithManager runs stop when the manager stops.
+func stopWithManager(mgr ctrl.Manager, stop func()) error {
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		stop()
+		return nil
+	}))
+}
+
+// deletedObject is the object of an informer's delete event, also when
+// the informer missed the delete and knows only the last state it saw.
+func deletedObject(o any) any {
+	if t, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+		return t.Obj
+	}
+	return o
 }

@@ -4,8 +4,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
+	"github.com/dbrest-io/dbrest-operator/internal/harness"
 	"github.com/dbrest-io/dbrest-operator/internal/simulator"
 )
 
@@ -97,23 +96,23 @@ func TestSlowServersDoNotStarveOthers(t *testing.T) {
 		slowNames = append(slowNames, w.createOn(api, api, perAPI)...)
 	}
 	hole := newBlackHole(t)
-	w.createAPI("hole", hole.url(), holeBound)
+	w.createAPI("hole", blackHoleURL(hole), holeBound)
 	w.createOn("hole", "hole", perAPI)
 	// The slow servers hold requests (each takes 8s), and the black hole
 	// holds connections, before the healthy Deployments are created.
 	w.g.Eventually(func() int { return len(arrivals.between(time.Time{}, time.Now())) }, time.Minute, 100*time.Millisecond).
 		Should(BeNumerically(">=", slowAPIs*perAPI/2))
-	w.g.Eventually(hole.open, time.Minute, 100*time.Millisecond).Should(BeNumerically(">=", 1))
+	w.g.Eventually(hole.Open, time.Minute, 100*time.Millisecond).Should(BeNumerically(">=", 1))
 
 	beside := w.waitAllReady(w.createOn("db", "beside", 50), time.Now())
 	slowReady := w.waitAllReady(slowNames, slowStart)
 	t.Logf("FIGURES isolation: 50 Deployments on a healthy DatabaseAPI Ready in %s alone, in %s beside %d on %d servers that answer after 8s "+
 		"and %d on a black hole; the slow ones Ready in %s; the black hole held at most %d connections (bound %d, and a probe)",
 		alone.Round(100*time.Millisecond), beside.Round(100*time.Millisecond), slowAPIs*perAPI, slowAPIs, perAPI,
-		slowReady.Round(time.Second), hole.maxOpen(), holeBound)
+		slowReady.Round(time.Second), hole.MostOpen(), holeBound)
 	w.g.Expect(beside).To(BeNumerically("<=", max(alone, 10*time.Second)*3/2))
 	// The bound of the Deployments' requests, and the DatabaseAPI's probe.
-	w.g.Expect(hole.maxOpen()).To(BeNumerically("<=", holeBound+1))
+	w.g.Expect(hole.MostOpen()).To(BeNumerically("<=", holeBound+1))
 	w.expectGuarantees()
 	for _, s := range slow {
 		w.expectGuaranteesOf(s)
@@ -131,61 +130,19 @@ func (w *world) createAPI(name, url string, maxInFlight int32) {
 	})).To(Succeed())
 }
 
-// blackHole accepts connections and never answers, as a server behind a
-// network partition that drops replies does; it counts the connections
-// open at once.
-type blackHole struct {
-	addr    string
-	mu      sync.Mutex
-	now     int
-	most    int
-	l       net.Listener
-	closing chan struct{}
-}
-
-func newBlackHole(t *testing.T) *blackHole {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// newBlackHole starts a server that accepts connections and never
+// answers (harness.BlackHole), closed at the test's end.
+func newBlackHole(t *testing.T) *harness.BlackHole {
+	h, err := harness.StartBlackHole()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &blackHole{addr: l.Addr().String(), l: l, closing: make(chan struct{})}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			h.mu.Lock()
-			h.now++
-			h.most = max(h.most, h.now)
-			h.mu.Unlock()
-			go func() {
-				// Read the requests, answer nothing, until the client
-				// gives up and closes the connection.
-				_, _ = io.Copy(io.Discard, c)
-				_ = c.Close()
-				h.mu.Lock()
-				h.now--
-				h.mu.Unlock()
-			}()
-		}
-	}()
-	t.Cleanup(func() { _ = l.Close() })
+	t.Cleanup(func() { _ = h.Close() })
 	return h
 }
 
-func (h *blackHole) url() string { return "http://" + h.addr + simulator.DefaultBasePath }
-
-func (h *blackHole) open() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.now
-}
-
-func (h *blackHole) maxOpen() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.most
+func blackHoleURL(h *harness.BlackHole) string {
+	return "http://" + h.Addr() + simulator.DefaultBasePath
 }
 
 // requestClock records when the simulator received each request.
