@@ -2,13 +2,13 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	dbrestv1 "github.com/dbrest-io/dbrest-operator/api/v1alpha1"
 	"github.com/dbrest-io/dbrest-operator/internal/circuit"
-	"github.com/dbrest-io/dbrest-operator/internal/conditions"
 )
 
 // A DatabaseAPI's probe is a flight, as a Deployment's request is (see
@@ -45,9 +45,10 @@ func newProbeFlights() *probeFlights {
 }
 
 // probeFlight sends the probe as a flight and waits for its answer at
-// most the grace. answered is false when the worker left it: the flight
+// most the grace. answered is false when the worker left it (the flight
 // owns t from then on, tells the breaker its answer and wakes the
-// DatabaseAPI.
+// DatabaseAPI), and when we cancelled it, as the manager stops: an answer
+// that says nothing of the server changes nothing in status.
 func (r *DatabaseAPIReconciler) probeFlight(ctx context.Context, req reconcile.Request, api *dbrestv1.DatabaseAPI,
 	p Prober, key probeKey, t *circuit.Ticket) (s outcome, answered bool) {
 	r.probes.hold()
@@ -55,15 +56,20 @@ func (r *DatabaseAPIReconciler) probeFlight(ctx context.Context, req reconcile.R
 		return probeAnswer{probeErr: p.Probe(ctx)}
 	})
 	if err != nil {
-		// The manager is stopping.
+		// The manager is stopping: nothing was sent.
 		r.probes.release()
-		return outcome{phase: conditions.Progressing, reason: dbrestv1.ReasonUnreachable, message: err.Error(), retry: true}, true
+		releaseTicket(t)
+		return outcome{}, false
 	}
 	a, _, ok := r.probes.await(api.UID, f, r.callWait())
 	if !ok {
 		return outcome{}, false
 	}
 	r.probes.release()
+	if errors.Is(a.probeErr, context.Canceled) {
+		releaseTicket(t)
+		return outcome{}, false
+	}
 	observeServer(t, a.probeErr)
 	return probeOutcome(api, a.probeErr), true
 }
@@ -86,6 +92,12 @@ func (r *DatabaseAPIReconciler) landedProbe(api *dbrestv1.DatabaseAPI, key probe
 	}
 	s := probeOutcome(api, f.answer.probeErr)
 	return &s, false
+}
+
+func releaseTicket(t *circuit.Ticket) {
+	if t != nil {
+		t.Release(time.Now())
+	}
 }
 
 func (r *DatabaseAPIReconciler) callWait() time.Duration {
