@@ -107,7 +107,8 @@ type flightTracker[K any, A flightAnswer] struct {
 }
 
 // flightWake is the event of a detached flight that ended: its object
-// (a Deployment, or a DatabaseAPI for a probe), and whether the request took longer than slowFlight.
+// (a Deployment, or a DatabaseAPI for a probe), and whether the request
+// took longer than slowFlight.
 type flightWake struct {
 	req  reconcile.Request
 	slow bool
